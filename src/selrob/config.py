@@ -1,0 +1,216 @@
+"""Frozen run specifications, their canonical JSON and hash, and CLI flags generated from them.
+
+No torch import here. A spec's directory name is the hash of its canonical JSON
+(open_lth's convention): fields whose value equals the dataclass default are left out of
+the hash, so adding a new field with a default keeps every old hash valid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from selrob.errors import InvalidArgument
+
+S = TypeVar("S")
+
+
+def _f(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
+    """A dataclass field carrying its one-line CLI help."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that determines a trained network (data, model, optimisation, regulariser).
+
+    ``None`` means "the preset default for this dataset/model pair" (see :mod:`selrob.presets`);
+    specs are resolved before hashing, so the directory always names concrete values.
+    """
+
+    dataset: str = _f("fashion-mnist", "dataset name (fashion-mnist, mnist, cifar10, tinyimagenet)")
+    model: str = _f("resnet20", "model name (resnet20, resnet18, small_cnn)")
+    width: float = _f(1.0, "channel width multiplier of the model")
+    alpha: float = _f(0.0, "selectivity regulariser weight: loss = CE - alpha * mean SI")
+    seed: int = _f(0, "seed for data order, initialisation, augmentation")
+    epochs: int | None = _f(None, "training epochs (default: preset for the dataset)")
+    batch_size: int | None = _f(None, "minibatch size (default: preset)")
+    lr: float | None = _f(None, "peak learning rate of SGD (default: preset)")
+    momentum: float = _f(0.9, "SGD momentum")
+    weight_decay: float | None = _f(None, "L2 weight decay (default: preset)")
+    schedule: str | None = _f(None, "learning-rate schedule: step or cosine (default: preset)")
+    milestones: tuple[int, ...] | None = _f(
+        None, "epochs at which a step schedule multiplies lr by 0.1"
+    )
+    warmup_epochs: int = _f(0, "linear learning-rate warm-up epochs")
+    augment: bool | None = _f(None, "random crop (pad 4) + flip augmentation (default: preset)")
+    limit_train: int | None = _f(None, "train on the first N training examples only")
+    limit_test: int | None = _f(None, "per-epoch test accuracy on the first N test examples only")
+    units: str = _f("default", "which modules are units: 'default' or a comma list of name globs")
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """What ``selrob evaluate`` measures on a trained run."""
+
+    limit_test: int | None = _f(None, "evaluate on the first N test examples only")
+    eval_batch_size: int = _f(256, "batch size for evaluation")
+    corruptions: tuple[str, ...] = _f((), "corruptions to evaluate: names, or 'all'")
+    severities: tuple[int, ...] = _f((1, 2, 3, 4, 5), "corruption severities (e.g. 1-5 or 1,3,5)")
+    attacks: tuple[str, ...] = _f((), "attacks to evaluate: fgsm, pgd")
+    norm: str = _f("linf", "threat model of the attacks: linf or l2")
+    epsilons: tuple[float, ...] | None = _f(
+        None, "attack budgets in pixel units (default: dataset grid)"
+    )
+    pgd_steps: int = _f(10, "PGD iterations")
+    pgd_step_size: float | None = _f(None, "PGD step in pixel units (default 2.5 * eps / steps)")
+    pgd_restarts: int = _f(1, "PGD random restarts (worst case kept per example)")
+    analyses: tuple[str, ...] = _f((), "mechanism analyses: dimensionality, gradients")
+    analysis_samples: int = _f(1000, "test inputs used for the dimensionality analysis")
+    gradient_samples: int = _f(200, "test inputs used for the input-unit gradient analysis")
+    analysis_severity: int = _f(3, "corruption severity pooled in the dimensionality analysis")
+    analysis_epsilon: float | None = _f(None, "attack budget used in the dimensionality analysis")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How and where to run; never part of a run's identity."""
+
+    device: str = _f("auto", "compute device: auto, cpu, cuda or cuda:N")
+    data_dir: str | None = _f(None, "dataset directory (default: the dataset's standard location)")
+    quiet: bool = _f(False, "no progress bars")
+    threads: int | None = _f(None, "CPU threads for torch (default: all cores)")
+
+
+# --------------------------------------------------------------------------- canonical form
+
+
+def to_dict(spec: Any) -> dict[str, Any]:
+    """Spec -> plain JSON-able dict (tuples become lists)."""
+    out = {}
+    for f in dataclasses.fields(spec):
+        v = getattr(spec, f.name)
+        out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def canonical_json(spec: Any) -> str:
+    """Sorted, compact JSON of the non-default fields: the identity of a spec."""
+    d = {
+        f.name: getattr(spec, f.name)
+        for f in dataclasses.fields(spec)
+        if getattr(spec, f.name) != f.default
+    }
+    d = {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+def spec_hash(spec: Any) -> str:
+    """16 hex digits of the SHA-256 of :func:`canonical_json`: the run directory's name."""
+    return hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:16]
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    """Strip ``| None``; return (type, optional)."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def coerce(cls: type, name: str, value: Any) -> Any:
+    """Convert a JSON/TOML/CLI value to the declared type of ``cls.name``; InvalidArgument if not."""
+    hints = typing.get_type_hints(cls)
+    tp, optional = _base_type(hints[name])
+    if value is None:
+        if optional:
+            return None
+        raise InvalidArgument(f"{name} may not be empty")
+    try:
+        if typing.get_origin(tp) is tuple:
+            (inner,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
+            if isinstance(value, str):
+                value = _split_list(value, inner)
+            if not isinstance(value, list | tuple):
+                value = [value]
+            return tuple(_scalar(inner, v, name) for v in value)
+        return _scalar(tp, value, name)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgument(f"{name}: cannot read {value!r} as {tp}: {e}") from None
+
+
+def _scalar(tp: Any, v: Any, name: str) -> Any:
+    if tp is bool:
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, str) and v.lower() in {"true", "false", "1", "0", "yes", "no"}:
+            return v.lower() in {"true", "1", "yes"}
+        raise ValueError("expected true or false")
+    if tp is int and isinstance(v, float) and not v.is_integer():
+        raise ValueError("expected an integer")
+    if tp in (int, float) and isinstance(v, bool):
+        raise ValueError("expected a number")
+    if tp is str and not isinstance(v, str):
+        raise ValueError("expected a string")
+    return tp(v)
+
+
+def _split_list(text: str, inner: Any) -> list[Any]:
+    """'1-5' -> [1..5] for ints; '0,1/255,0.1' -> floats (fractions allowed); 'a,b' -> strings."""
+    items: list[Any] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if inner is int and "-" in part[1:]:
+            lo, hi = part.split("-", 1)
+            items.extend(range(int(lo), int(hi) + 1))
+        elif inner is float and "/" in part:
+            num, den = part.split("/", 1)
+            items.append(float(num) / float(den))
+        else:
+            items.append(part)
+    return items
+
+
+def from_dict(cls: type[S], d: dict[str, Any], *, strict: bool = True) -> S:
+    """Build ``cls`` from a dict, coercing types; unknown keys raise InvalidArgument."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(d) - names)
+    if unknown and strict:
+        raise InvalidArgument(f"unknown field(s) {', '.join(unknown)} for {cls.__name__}")
+    return cls(**{k: coerce(cls, k, v) for k, v in d.items() if k in names})
+
+
+# --------------------------------------------------------------------------- CLI flags
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """Add one ``--flag`` per field of ``cls`` (help from the field; default None = unset)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        tp, _ = _base_type(hints[f.name])
+        help_ = f"{f.metadata.get('help', '')} [default: {f.default}]"
+        if tp is bool:
+            parser.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_
+            )
+        else:
+            parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_)
+
+
+def from_args(cls: type[S], ns: argparse.Namespace, **overrides: Any) -> S:
+    """Build ``cls`` from parsed flags (only those given) plus overrides."""
+    d = {
+        f.name: getattr(ns, f.name)
+        for f in dataclasses.fields(cls)
+        if getattr(ns, f.name, None) is not None
+    }  # type: ignore[arg-type]
+    d.update(overrides)
+    return from_dict(cls, d)

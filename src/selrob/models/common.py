@@ -1,0 +1,35 @@
+"""Pieces shared by every model: the registry and the input-normalisation layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from selrob.registry import Registry
+
+MODELS: Registry = Registry("model")
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std per channel; x: (N, C, H, W) float in [0, 1]."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer(
+            "mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
+        )
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """3x3 conv -> BatchNorm -> ReLU (the CIFAR-ResNet stem)."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=False),
+    )
