@@ -1,0 +1,53 @@
+# selrob: two commands on a fresh machine.
+#   make demo   set up everything, then run the main job (Fashion-MNIST sweep + HTML report)
+#   make test   set up everything, then run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: demo test setup dataset browser lint bench clean
+
+demo: setup dataset
+	$(VENV)/bin/selrob demo
+
+test: setup dataset browser
+	$(PY) -m pytest -q
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.txt requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt -r requirements-test.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+# Debian's dataset-fashion-mnist: installed when missing and we are root (no sudo prompts).
+dataset:
+	@if [ ! -e $(FASHION) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist \
+	    || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist; }; \
+	  else echo "Fashion-MNIST missing: run 'sudo apt-get install dataset-fashion-mnist' (or pass --data-dir)"; exit 1; fi; \
+	fi
+
+# Debian's chromium, for the report's browser test (skipped when it cannot be installed).
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+	  || echo "chromium not installed: the browser test will be skipped"; \
+	fi
+
+lint: setup
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: setup dataset
+	for f in benchmarks/*.py; do $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo-runs runs .pytest_cache

@@ -1,0 +1,5 @@
+"""``python -m selrob`` -> the command line."""
+
+from selrob.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,98 @@
+"""What ``selrob evaluate`` measures, section by section.
+
+Each section (clean, corruptions, attacks, dimensionality, gradients) has the parameters that
+determine its result; a section is recomputed only when those change, and its records are
+handed to the caller's ``persist`` as soon as they exist (so an interrupted evaluation keeps
+the finished sections). Numbers come from :mod:`selrob.analysis`; nothing here writes files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from selrob.config import EvalSpec, Runtime, TrainSpec
+from selrob.data import ImageDataset, batches, load_dataset
+from selrob.errors import InvalidArgument
+
+Persist = Callable[[str, Any, dict[str, Any]], None]
+
+
+def expand_corruptions(names: Sequence[str], channels: int) -> list[str]:
+    """'all' -> every corruption applicable to ``channels`` (colour-only ones skipped on grey)."""
+    from selrob.perturb.corruptions import CORRUPTIONS, corruptions_for
+
+    if not names:
+        return []
+    if list(names) == ["all"]:
+        return list(corruptions_for(channels))
+    unknown = [n for n in names if n not in CORRUPTIONS]
+    if unknown:
+        raise InvalidArgument(f"unknown corruption(s) {', '.join(unknown)}; choose from: all, {', '.join(CORRUPTIONS)}")
+    return list(names)
+
+
+def SECTIONS(spec: EvalSpec) -> dict[str, Any]:  # noqa: N802 - a table, read like a constant
+    """{section: the parameters its result depends on}, for the sections ``spec`` asks for."""
+    for s in spec.severities:
+        if not 1 <= s <= 5:
+            raise InvalidArgument(f"severity {s} is outside 1..5")
+    out: dict[str, Any] = {"clean": {"limit_test": spec.limit_test}}
+    if spec.corruptions:
+        out["corruptions"] = {"names": list(spec.corruptions), "severities": list(spec.severities), "limit_test": spec.limit_test}
+    if spec.attacks:
+        out["attacks"] = {
+            "attacks": list(spec.attacks), "norm": spec.norm, "epsilons": list(spec.epsilons) if spec.epsilons else None,
+            "steps": spec.pgd_steps, "step_size": spec.pgd_step_size, "restarts": spec.pgd_restarts, "limit_test": spec.limit_test,
+        }  # fmt: skip
+    for a in spec.analyses:
+        if a not in ("dimensionality", "gradients"):
+            raise InvalidArgument(f"unknown analysis {a!r}; choose dimensionality, gradients")
+        out[a] = {
+            "samples": spec.analysis_samples if a == "dimensionality" else spec.gradient_samples,
+            "severity": spec.analysis_severity, "epsilon": spec.analysis_epsilon, "norm": spec.norm,
+            "corruptions": list(spec.corruptions),
+        }  # fmt: skip
+    return out
+
+
+def evaluate_sections(
+    model: torch.nn.Module,
+    train_spec: TrainSpec,
+    spec: EvalSpec,
+    sections: Sequence[str],
+    device: torch.device,
+    runtime: Runtime,
+    persist: Persist,
+    *,
+    progress: bool = False,
+) -> None:
+    """Compute each requested section and hand its results to ``persist``."""
+    test = load_dataset(train_spec.dataset, "test", runtime.data_dir).subset(spec.limit_test)
+    params = SECTIONS(spec)
+    for section in sections:
+        results = _RUNNERS[section](model, train_spec, spec, test, device, progress)
+        persist(section, params[section], results)
+
+
+def _clean(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageDataset, device: torch.device, progress: bool) -> dict[str, Any]:
+    from selrob.analysis.selectivity_dist import dataset_selectivity
+    from selrob.analysis.robustness import accuracy
+
+    acc, n = accuracy(model, batches(test, spec.eval_batch_size, device=device))
+    sel = dataset_selectivity(model, batches(test, spec.eval_batch_size, device=device), test.num_classes, layers=ts.units, progress=progress)
+    sel.pop("per_unit", None)
+    return {"clean_accuracy": acc, "n_test": n, "selectivity": sel}
+
+
+def _corruptions(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageDataset, device: torch.device, progress: bool) -> dict[str, Any]:
+    from selrob.analysis.robustness import corruption_accuracy, summarize_corruptions
+
+    names = expand_corruptions(spec.corruptions, test.shape[0])
+    recs = corruption_accuracy(model, test, names, spec.severities, batch_size=spec.eval_batch_size, seed=ts.seed, device=device, progress=progress)
+    return {"corruptions": [r for r in recs if r["corruption"] != "clean"], **summarize_corruptions(recs)}
+
+
+_RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {"clean": _clean, "corruptions": _corruptions}

@@ -1,0 +1,56 @@
+"""Every registered model: shapes, unit layers, non-negative units, width multiplier."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from selrob.errors import UnknownName
+from selrob.models import build_model, model_names
+from selrob.units import UnitRecorder, unit_counts, unit_layer_names
+
+
+@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("channels,size", [(1, 28), (3, 32)])
+def test_forward_and_units(name: str, channels: int, size: int) -> None:
+    torch.manual_seed(0)
+    model = build_model(name, channels, 7, width=0.5 if name == "resnet18" else 1.0).eval()
+    x = torch.rand(3, channels, size, size)
+    with UnitRecorder(model, keep_maps=True) as rec:
+        out = model(x)
+    assert out.shape == (3, 7)
+    assert list(rec.acts) == model.unit_layers and model.unit_layers[0] == "stem"
+    for name_, a in rec.acts.items():
+        assert a.shape[0] == 3 and bool((a >= 0).all()), name_  # post-ReLU units
+        torch.testing.assert_close(a, rec.maps[name_].mean(dim=(2, 3)))
+
+
+def test_resnet_plans() -> None:
+    r20 = build_model("resnet20", 1, 10)
+    assert len(r20.unit_layers) == 1 + 9
+    assert unit_counts(r20, torch.rand(1, 1, 28, 28))["layer3.2"] == 64
+    r18 = build_model("resnet18", 3, 200)
+    assert len(r18.unit_layers) == 1 + 8
+    assert unit_counts(r18, torch.rand(1, 3, 64, 64))["layer4.1"] == 512
+    assert unit_counts(build_model("resnet20", 1, 10, width=2), torch.rand(1, 1, 28, 28))["stem"] == 32
+
+
+def test_normalize_is_first_module() -> None:
+    m = build_model("resnet20", 3, 10, mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])
+    first = next(iter(m.children()))
+    x = torch.full((1, 3, 4, 4), 0.75)
+    torch.testing.assert_close(first(x), torch.ones(1, 3, 4, 4))
+
+
+def test_unit_patterns_on_any_module() -> None:
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    assert unit_layer_names(net, "1") == ["1"]
+    with pytest.raises(Exception, match="unit"):
+        unit_layer_names(net, "default")
+    with pytest.raises(Exception, match="matches"):
+        unit_layer_names(net, "nothing*")
+
+
+def test_unknown_model_lists_names() -> None:
+    with pytest.raises(UnknownName, match="resnet20"):
+        build_model("vgg", 3, 10)
