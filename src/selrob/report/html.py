@@ -1,0 +1,234 @@
+"""The self-contained HTML report of a sweep: header, summary, paper-vs-run findings, figures.
+
+``write_report`` saves each figure as ``RUNS_DIR/report/figN_name.png`` and writes
+``RUNS_DIR/report.html`` with the same PNGs embedded as base64, inline CSS and no scripts or
+external URLs, so it opens offline and can be mailed as one file. Each figure's ``<img>`` has
+``id="figN"`` and ``data-figure="N"``; a skipped figure is a paragraph with ``data-skipped="N"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import math
+import re
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from selrob import paths, stats
+from selrob.errors import OutputNotWritable
+from selrob.report.figures import FigureResult, make_figures
+from selrob.report.figures_claims import attack_label, eps_label, findings_table, fmt_p
+from selrob.results import atomic_write, attack_columns, load_all, mid_epsilon_column
+
+_NUMERIC = re.compile(r"^[+-]?\d[\d.e+\-]*%?( \[[\d.e+\-]+, [\d.e+\-]+\])?$")
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1200px;
+color:#222;padding:0 1em;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+.reproduced{background:#e3f4e1}.not-reproduced{background:#f9dede}.inconclusive{background:#f1f1f1}
+figure{margin:1.5em 0 2.5em}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.92em;margin-top:.4em}.skipped{color:#8a5a00;background:#fff6e0;padding:.5em}
+.meta td:first-child{font-weight:600}details{margin:1em 0}
+"""
+
+
+def _png(result: FigureResult) -> bytes:
+    buf = io.BytesIO()
+    result.figure.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _verdict_class(value: str) -> str:
+    if value == "reproduced":
+        return "reproduced"
+    return "not-reproduced" if value.startswith("not") else "inconclusive"
+
+
+def _table(df: pd.DataFrame, verdict_col: str | None = None) -> str:
+    """A DataFrame of strings as an HTML table; cells of ``verdict_col`` are coloured."""
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for _, row in df.iterrows():
+        cells = []
+        for c in df.columns:
+            value = str(row[c])
+            cls = "num" if _NUMERIC.match(value) else ""
+            if c == verdict_col:
+                cls = _verdict_class(value)
+            cells.append(f'<td class="{cls}">{escape(value)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _ci(mean: float, lo: float, hi: float, pct: bool) -> str:
+    if not math.isfinite(mean):
+        return "n/a"
+    k, d = (100, 1) if pct else (1, 3)
+    if lo == hi:
+        return f"{mean * k:.{d}f}"
+    return f"{mean * k:.{d}f} [{lo * k:.{d}f}, {hi * k:.{d}f}]"
+
+
+def summary_with_ci(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per alpha: n seeds and headline metrics as 'mean [95% CI]' strings (accuracies in %)."""
+    adv = mid_epsilon_column(runs)
+    cols = [("selectivity", "selectivity", False), ("clean_accuracy", "clean acc. (%)", True),
+            ("corrupted_accuracy", "mean corrupted acc. (%)", True),
+            ("corruption_drop", "drop (pp)", True)]  # fmt: skip
+    if adv:
+        row = attack_columns(runs).set_index("column").loc[adv]
+        label = (
+            f"{attack_label(row['attack'], row['norm'])} @ {eps_label(row['epsilon'], row['norm'])}"
+        )
+        cols.append((adv, f"{label} acc. (%)", True))
+    done = stats.complete(runs)
+    cols = [c for c in cols if c[0] in done and done[c[0]].notna().any()]
+    rows = []
+    for alpha, group in done.groupby("alpha", sort=True):
+        row = {"alpha": f"{alpha:g}", "n": str(len(group))}
+        for col, label, pct in cols:
+            row[label] = _ci(*stats.bootstrap_ci(group[col]), pct)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _header(runs: pd.DataFrame, root: Path) -> str:
+    done = stats.complete(runs)
+    status = runs["status"].value_counts().to_dict()
+
+    def values(col: str, frame: pd.DataFrame = runs) -> str:
+        vals = frame[col].dropna().unique() if col in frame else []
+        try:
+            vals = sorted(vals)
+        except TypeError:
+            pass
+        return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals) or "n/a"
+
+    meta = [("runs directory", str(root)), ("dataset", values("dataset")),
+            ("model", values("model")),
+            ("runs", f"{len(runs)} (" + ", ".join(f"{n} {s}" for s, n in status.items()) + ")"),
+            ("alphas (complete runs)", values("alpha", done)),
+            ("seeds (complete runs)", values("seed", done))]  # fmt: skip
+    rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in meta)
+    html = f'<table class="meta">{rows}</table>'
+    bad = runs[runs["status"] != "complete"]
+    if len(bad):
+        cols = [c for c in ("run_id", "alpha", "seed", "status", "reason") if c in bad]
+        html += "<h3>Runs not complete</h3>" + _table(bad[cols].astype(str))
+    return html
+
+
+def _findings_html(runs: pd.DataFrame) -> str:
+    f = findings_table(runs)
+    if f.empty:
+        return "<p>No claim could be tested: the runs have no evaluated metrics.</p>"
+    paper = f["paper"].where(f["paper"] != f["paper"].shift(), "")  # say each claim once
+    shown = pd.DataFrame({
+        "claim": f["claim"], "paper": paper, "measure": f["measure"], "test": f["test"],
+        "statistic": f["value"].map(_signed), "p": f["p"].map(fmt_p), "n": f["n"].astype(str),
+        "verdict": f["verdict"], "rho vs selectivity": f["sel_rho"].map(_signed),
+        "p (selectivity)": f["sel_p"].map(fmt_p), "note": f["note"],
+    })  # fmt: skip
+    if not f["note"].astype(bool).any():
+        shown = shown.drop(columns="note")
+    return _table(shown, verdict_col="verdict")
+
+
+def _signed(v: float) -> str:
+    return "n/a" if not math.isfinite(v) else f"{v:+.3f}"
+
+
+def _figure_html(result: FigureResult, png: bytes | None) -> str:
+    n = result.number
+    if png is None:
+        return (f'<p class="skipped" data-skipped="{n}">Figure {n} ({escape(result.title)}) '
+                f"{escape(result.note)}</p>")  # fmt: skip
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure id="figure-{n}"><img id="fig{n}" data-figure="{n}" '
+            f'alt="Figure {n}: {escape(result.title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_caption_html(result.caption)}</figcaption></figure>")  # fmt: skip
+
+
+def _caption_html(caption: str) -> str:
+    """The caption with its 'Figure N. Title.' lead in bold and each verdict highlighted."""
+    m = re.match(r"(Figure \d+\. [^.]*\.)(.*)", caption, re.S)
+    head, rest = (m.group(1), m.group(2)) if m else ("", caption)
+    rest = re.sub(r"-&gt; ([a-z ()&;=0-9.]+?)\.(?= |$)",
+                  lambda v: f'-&gt; <b class="{_verdict_class(v.group(1))}">{v.group(1)}</b>.',
+                  escape(rest))  # fmt: skip
+    return f"<b>{escape(head)}</b>{rest}"
+
+
+def _trends_html(runs: pd.DataFrame) -> str:
+    t = stats.all_trends(runs)
+    if t.empty:
+        return ""
+    for c in ("rho", "slope", "intercept", "r2"):
+        t[c] = t[c].map(lambda v: "n/a" if not math.isfinite(v) else f"{v:+.4g}")
+    t["p"] = t["p"].map(fmt_p)
+    return ("<details><summary>Every metric's trend vs alpha and vs measured selectivity "
+            f"(Spearman, linear fit; one point per complete run)</summary>{_table(t.astype(str))}"
+            "</details>")  # fmt: skip
+
+
+def render_html(runs: pd.DataFrame, figures: list[FigureResult], pngs: dict[int, bytes],
+                root: Path) -> str:  # fmt: skip
+    """The report document as one string (no external resources)."""
+    title = "selrob report: " + " / ".join(
+        str(runs[c].dropna().iloc[0])
+        for c in ("dataset", "model")
+        if c in runs and runs[c].notna().any()
+    )
+    summary = summary_with_ci(runs)
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        "<p>Leavitt &amp; Morcos (2020), <i>Linking average- and worst-case perturbation "
+        "robustness via class selectivity and dimensionality</i>: this sweep's results. "
+        f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
+        _header(runs, root),
+        "<h2>Summary per alpha</h2><p>Means over seeds with 95% bootstrap confidence intervals."
+        "</p>" + (_table(summary) if not summary.empty else "<p>No complete run.</p>"),
+        "<h2>Paper findings vs this run</h2><p>Spearman correlations over complete runs "
+        "(one point per run); verdict at p &lt; 0.05 from the correlation with alpha.</p>",
+        _findings_html(runs),
+        "<h2>Figures</h2>",
+        *(_figure_html(f, pngs.get(f.number)) for f in figures),
+        _trends_html(runs),
+    ]
+    body = "\n".join(parts)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{escape(title)}</title><style>{CSS}</style></head>\n<body>\n{body}\n"
+            "</body></html>\n")  # fmt: skip
+
+
+def write_report(runs_dir: Path | str, out: Path | str | None = None) -> Path:
+    """Write the figures' PNGs and the self-contained HTML report; return the HTML's path.
+
+    ``out`` is the HTML file (default ``RUNS_DIR/report.html``); PNGs go to a ``report/``
+    folder beside it. Raises NoRuns when the directory has no runs.
+    """
+    root = Path(runs_dir)
+    runs, tables = load_all(root)
+    html_path = Path(out) if out is not None else paths.report_html(root)
+    fig_dir = paths.report_dir(root) if out is None else html_path.parent / "report"
+    try:
+        fig_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputNotWritable(f"cannot create {fig_dir}: {e}; choose another --out") from e
+    figures = make_figures(runs, tables)
+    pngs = {}
+    for f in figures:
+        if not f.skipped:
+            png = _png(f)
+            pngs[f.number] = png
+            atomic_write(fig_dir / f"fig{f.number}_{f.name}.png", lambda p, b=png: p.write_bytes(b))
+    doc = render_html(runs, figures, pngs, root)
+    atomic_write(html_path, lambda p: p.write_text(doc, encoding="utf-8"))
+    return html_path
