@@ -9,6 +9,7 @@ the finished sections). Numbers come from :mod:`selrob.analysis`; nothing here w
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,7 +42,7 @@ def SECTIONS(spec: EvalSpec) -> dict[str, Any]:  # noqa: N802 - a table, read li
             raise InvalidArgument(f"severity {s} is outside 1..5")
     out: dict[str, Any] = {"clean": {"limit_test": spec.limit_test}}
     if spec.corruptions:
-        out["corruptions"] = {"names": list(spec.corruptions), "severities": list(spec.severities), "limit_test": spec.limit_test}
+        out["corruptions"] = {"names": list(spec.corruptions), "severities": list(spec.severities), "limit_test": spec.limit_test, "source": spec.corrupted_dir}
     if spec.attacks:
         out["attacks"] = {
             "attacks": list(spec.attacks), "norm": spec.norm, "epsilons": list(spec.epsilons) if spec.epsilons else None,
@@ -91,8 +92,25 @@ def _corruptions(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: Im
     from selrob.analysis.robustness import corruption_accuracy, summarize_corruptions
 
     names = expand_corruptions(spec.corruptions, test.shape[0])
-    recs = corruption_accuracy(model, test, names, spec.severities, batch_size=spec.eval_batch_size, seed=ts.seed, device=device, progress=progress)
+    if spec.corrupted_dir:
+        from selrob.analysis.robustness import accuracy, published_corruption_accuracy
+
+        clean, n = accuracy(model, batches(test, spec.eval_batch_size, device=device))
+        load = published_loader(ts.dataset, Path(spec.corrupted_dir), test)
+        recs = [{"corruption": "clean", "severity": 0, "accuracy": clean, "n": n}]
+        recs += published_corruption_accuracy(model, load, names, spec.severities, limit=spec.limit_test, batch_size=spec.eval_batch_size, device=device, progress=progress)
+    else:
+        recs = corruption_accuracy(model, test, names, spec.severities, batch_size=spec.eval_batch_size, seed=ts.seed, device=device, progress=progress)
     return {"corruptions": [r for r in recs if r["corruption"] != "clean"], **summarize_corruptions(recs)}
+
+
+def published_loader(dataset: str, root: Path, test: ImageDataset) -> Callable[[str, int], ImageDataset]:
+    """(corruption, severity) -> ImageDataset for the published layout matching ``dataset``."""
+    from selrob.data.corrupted_sets import load_npy_corrupted, load_tinyimagenet_c
+
+    if dataset == "tinyimagenet":
+        return lambda c, s: load_tinyimagenet_c(root, c, s, None, test.classes)
+    return lambda c, s: load_npy_corrupted(root, c, s, test.classes, f"{dataset}-c")
 
 
 _RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {"clean": _clean, "corruptions": _corruptions}

@@ -9,7 +9,7 @@ accuracy lives in :mod:`selrob.analysis.adversarial`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -68,6 +68,30 @@ def corruption_accuracy(
                 total += int(y.shape[0])
             records.append({"corruption": name, "severity": int(sev), "accuracy": correct / total, "n": total})
     model.train(was)
+    return records
+
+
+@torch.no_grad()
+def published_corruption_accuracy(
+    model: torch.nn.Module,
+    load: Callable[[str, int], ImageDataset],
+    corruptions: Sequence[str],
+    severities: Sequence[int] = (1, 2, 3, 4, 5),
+    *,
+    limit: int | None = None,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Accuracy on a pre-made corrupted set; ``load(corruption, severity)`` returns its images.
+
+    Same tidy records as :func:`corruption_accuracy` (without the clean record).
+    """
+    records = []
+    for name in tqdm(corruptions, desc="corruptions", unit="corruption", disable=not progress, leave=False):
+        for sev in severities:
+            acc, n = accuracy(model, batches(load(name, sev).subset(limit), batch_size, device=device))
+            records.append({"corruption": name, "severity": int(sev), "accuracy": acc, "n": n})
     return records
 
 

@@ -49,12 +49,17 @@ def load_npy_corrupted(root: Path, corruption: str, severity: int, classes: tupl
     return ImageDataset(images, torch.from_numpy(np.asarray(labels[rows], dtype=np.int64)), classes, name)
 
 
-def load_tinyimagenet_c(root: Path, corruption: str, severity: int, wnids: list[str], classes: tuple[str, ...]) -> ImageDataset:
-    """One corruption x severity of a Tiny-ImageNet-C folder; ``wnids`` fixes the label order."""
+def load_tinyimagenet_c(root: Path, corruption: str, severity: int, wnids: list[str] | None, classes: tuple[str, ...]) -> ImageDataset:
+    """One corruption x severity of a Tiny-ImageNet-C folder.
+
+    ``wnids`` fixes the label order; None = the sorted wnid folders, which is the order of
+    :func:`selrob.data.tinyimagenet.load_tinyimagenet` when all 200 classes are present.
+    """
     _check_severity(severity)
     folder = root / corruption / str(severity)
     if not folder.is_dir():
         raise DatasetNotFound(f"no {folder}; pass --corrupted-dir pointing at the Tiny-ImageNet-C folder")
+    wnids = wnids if wnids is not None else sorted(p.name for p in folder.iterdir() if p.is_dir())
     index = {w: i for i, w in enumerate(wnids)}
     files = [(p, index[p.parent.name]) for p in sorted(folder.glob("*/*.JPEG")) if p.parent.name in index]
     if not files:
