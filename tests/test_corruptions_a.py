@@ -33,7 +33,18 @@ CORRUPTIONS_MD = Path("/work/shared/CORRUPTIONS.md")
 # each iteration count a larger sigma re-blurs the swapped pixels towards the clean image. With
 # an independent numpy re-derivation of the published algorithm on 40 Fashion-MNIST test images
 # (32-px table) the mean L2 distance per severity was 5.82, 5.80, 5.01, 6.95, 6.05.
-NON_MONOTONE = {"saturate", "elastic_transform", "glass_blur"}
+# frost is x a + texture b with a falling and b nearly flat ((.9, .4), (.85, .4), (.75, .45) at
+# 32 px), so wherever the frost brightens the image the change |(a - 1) x + b f| shrinks from
+# severity 3 to 4 (and elsewhere, depending on image and texture brightness). spatter switches
+# from water (noise std .3) at severity 3 to mud (std .1, so fewer pixels pass the same
+# threshold) at 4; we saw the change drop there with part B's implementation at 28, 32, 64 px
+# but have not re-derived the published spatter independently.
+NON_MONOTONE = {"saturate", "elastic_transform", "glass_blur", "frost", "spatter"}
+# pixelate follows Pillow's BOX (equal weights over the input pixels whose centres fall in the
+# window, not area weights), so some size ratios pass many pixels through unchanged: on white
+# noise at 32 px, 32 -> 30 -> 32 changes more than 32 -> 28 -> 32. It is monotone on real
+# Fashion-MNIST (checked there) but not on every synthetic batch, so random images exempt it.
+RANDOM_IMAGE_EXEMPT = {"pixelate"}
 # motion_blur at 32 px: severities 3 and 4 are (radius 6, sigma 2) and (radius 8, sigma 2); the
 # kernel taps beyond 6 px weigh exp(-36 / 8) of the first or less, so the two are ~equal.
 TIES = {("motion_blur", 32): (3, 4)}
@@ -263,12 +274,13 @@ def _np_defocus_kernel(radius: float, alias: float) -> np.ndarray:
 
 @pytest.mark.parametrize(("size", "channels"), [(28, 1), (32, 3), (64, 3), (224, 1)])
 def test_defocus_blur_matches_scipy(size, channels):
-    x = torch.rand(2, channels, size, size, generator=gen(2))
+    n = 1 if size >= 160 else 2
+    x = torch.rand(n, channels, size, size, generator=gen(2))
     for s in range(1, 6):
         radius, alias = table_for("defocus_blur", size)[s - 1]
         kernel = _np_defocus_kernel(radius, alias)
         got = C.corrupt(x, "defocus_blur", s).numpy()
-        for i in range(2):
+        for i in range(n):
             for ch in range(channels):
                 want = ndi.correlate(x[i, ch].double().numpy(), kernel, mode="mirror")
                 np.testing.assert_allclose(got[i, ch], np.clip(want, 0, 1), atol=1e-5)
@@ -397,10 +409,10 @@ def _mean_l2(x: torch.Tensor, name: str, seed: int = 0) -> list[float]:
     return out
 
 
-def _assert_monotone(x: torch.Tensor, channels: int) -> None:
+def _assert_monotone(x: torch.Tensor, channels: int, exempt: set[str]) -> None:
     failures = []
     for name in C.corruptions_for(channels):
-        if name in NON_MONOTONE or not available(name):
+        if name in exempt or not available(name):
             continue
         d = _mean_l2(x, name)
         tie = TIES.get((name, table_size(x.shape[2])))
@@ -413,12 +425,14 @@ def _assert_monotone(x: torch.Tensor, channels: int) -> None:
 
 @pytest.mark.parametrize(("size", "channels"), [(32, 3), (64, 3), (28, 1)])
 def test_severity_monotone_random_images(size, channels):
-    _assert_monotone(smooth_images(12, channels, size, seed=42), channels)
+    _assert_monotone(
+        smooth_images(12, channels, size, seed=42), channels, NON_MONOTONE | RANDOM_IMAGE_EXEMPT
+    )
 
 
 @pytest.mark.data
 def test_severity_monotone_fashion_mnist():
-    _assert_monotone(load_fmnist(24), 1)
+    _assert_monotone(load_fmnist(24), 1, NON_MONOTONE)
 
 
 def test_saturate_is_not_monotone_as_published():

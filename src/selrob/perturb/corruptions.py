@@ -19,7 +19,8 @@ Decisions (see also ``/work/shared/CORRUPTIONS.md``):
   images adds to the intensity (the HSV value of a grey pixel) and clips.
 - Severity is not monotone for saturate (desaturates at 1-2, oversaturates at 3-5) nor for
   elastic_transform at 32 px (severity 1 is a pure affine jitter); the published parameters win.
-- Implementations: noises in ``_noise``, brightness/contrast/saturate in ``_photometric``,
+- Implementations share one contract, ``fn(x, params, generator) -> Tensor``: ``x`` (N, C, H, W)
+  float32/64 in [0, 1], never modified in place; ``params`` one table row. Noises in ``_noise``, brightness/contrast/saturate in ``_photometric``,
   gaussian/defocus blur, pixelate and JPEG in ``_digital``; glass/motion/zoom blur and elastic in
   ``_geometric``, snow/frost/fog/spatter in ``_weather`` (imported on first use).
 """
@@ -135,7 +136,8 @@ def corruptions_for(channels: int) -> list[str]:
     return [n for n in CORRUPTIONS if applicable(n, channels)]
 
 
-def _validate(x: object, name: str, severity: object, generator: object) -> None:
+def _validate(x: object, name: str, severity: object, generator: object) -> bool:
+    """Raise on bad arguments; return whether ``x`` needs clipping into [0, 1]."""
     _check_name(name)
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise InvalidArgument(
@@ -150,13 +152,15 @@ def _validate(x: object, name: str, severity: object, generator: object) -> None
         )
     if x.shape[2] < 28 or x.shape[3] < 28:
         raise InvalidArgument(f"images must be at least 28 x 28 px, got {tuple(x.shape[2:])}")
+    needs_clip = False
     if x.numel() > 0:
-        lo, hi = torch.aminmax(x.detach())
+        lo, hi = (float(v) for v in torch.aminmax(x.detach()))
         if not (lo >= -_VALUE_TOL and hi <= 1 + _VALUE_TOL):
             raise InvalidArgument(
-                f"x values must lie in [0, 1], got min {float(lo):.4g}, max {float(hi):.4g}; "
+                f"x values must lie in [0, 1], got min {lo:.4g}, max {hi:.4g}; "
                 "scale pixels to [0, 1] (and undo any normalisation) first"
             )
+        needs_clip = lo < 0 or hi > 1
     if isinstance(severity, bool) or not isinstance(severity, numbers.Integral):
         raise InvalidArgument(f"severity must be an int in 1..5, got {severity!r}")
     if not 1 <= int(severity) <= 5:
@@ -171,6 +175,7 @@ def _validate(x: object, name: str, severity: object, generator: object) -> None
         )
     if generator is not None and not isinstance(generator, torch.Generator):
         raise InvalidArgument(f"generator must be a torch.Generator, got {type(generator)}")
+    return needs_clip
 
 
 def corrupt(
@@ -183,12 +188,16 @@ def corrupt(
     a new tensor of the same shape, dtype and device, in [0, 1]; ``x`` is not modified.
     Raises UnknownName (bad name) or InvalidArgument (bad input, severity or generator).
     """
-    _validate(x, name, severity, generator)
+    needs_clip = _validate(x, name, severity, generator)
     h = int(x.shape[2])
     params = table_for(name, h)[int(severity) - 1]
     fn = implementation(name, h)
     work_dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     with torch.no_grad():
-        xin = x.detach().to(work_dtype).clamp(0.0, 1.0)
+        xin = x.detach().to(work_dtype)  # no copy for float32/64 inputs
+        if needs_clip:
+            xin = xin.clamp(0.0, 1.0)
         out = fn(xin, params, generator)
-        return out.clamp(0.0, 1.0).to(x.dtype)
+        if out.data_ptr() == x.data_ptr():  # never hand back (or clip) the caller's storage
+            out = out.clone()
+        return out.clamp_(0.0, 1.0).to(x.dtype)
