@@ -16,10 +16,10 @@ Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.Argumen
 
 
 def cmd_sweep(ns: argparse.Namespace) -> int:
-    from selrob.sweep import load_sweep, run_sweep
+    from selrob.sweep import load_sweep, resolve_sweep_path, run_sweep
 
     rt = from_args(Runtime, ns)
-    sweep = load_sweep(Path(ns.sweep_file))
+    sweep = load_sweep(resolve_sweep_path(ns.sweep_file))
     report = run_sweep(sweep, Path(ns.out), rt, executor=ns.executor, jobs=ns.jobs, ray_address=ns.ray_address, progress=not rt.quiet)
     print(_sweep_summary(report))
     return 0 if not _failures(report) else 1
@@ -81,7 +81,7 @@ def cmd_show(ns: argparse.Namespace) -> int:
 def register_more(add: Add) -> None:
     """Register the subcommands implemented in later layers."""
     sp = add("sweep", cmd_sweep, "train and evaluate an alpha x seed grid described by a TOML file")
-    sp.add_argument("sweep_file", help="sweep definition (TOML); see src/selrob/sweeps/ for examples")
+    sp.add_argument("sweep_file", help="sweep definition (TOML), or a built-in name: demo, paper-cifar10, paper-tinyimagenet")
     sp.add_argument("--out", required=True, help="RUNS_DIR: one run directory per (alpha, seed) goes here")
     sp.add_argument("--executor", choices=["local", "ray"], default="local", help="where runs execute [default: local]")
     sp.add_argument("--jobs", type=int, default=1, help="local executor: runs at a time [default: 1]")

@@ -124,6 +124,8 @@ class _Lock:
                 try:
                     pid = int(self.path.read_text() or 0)
                     os.kill(pid, 0)
+                    if _is_zombie(pid):
+                        raise ProcessLookupError
                 except (ValueError, ProcessLookupError, FileNotFoundError):
                     self.path.unlink(missing_ok=True)  # stale: owner is gone
                     continue
@@ -134,6 +136,15 @@ class _Lock:
 
     def __exit__(self, *exc: object) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process not yet reaped still answers kill(pid, 0); /proc says it is dead (Z)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def ensure_trained(
