@@ -1,0 +1,263 @@
+"""Snow, frost, fog and spatter (Hendrycks & Dietterich, 2019), batched in torch.
+
+``x: (N, C, H, W)`` float in [0, 1] (C = 1 or 3); ``params`` is one severity row of
+:mod:`selrob.perturb.corruption_tables`; random numbers come only from ``generator`` (drawn on
+its device, then moved to ``x``'s). Outputs have ``x``'s shape, dtype and device, in [0, 1].
+
+Grey images (C = 1): colour tints become their grey level (ITU-R 601 luma, 0.299 R + 0.587 G +
+0.114 B, as OpenCV's RGB2GRAY and Pillow's 'L'): water (175, 238, 238)/255 -> 0.859, mud
+(63, 42, 20)/255 -> 0.180; snow's greyscale term is the image itself; frost uses the luma of
+its texture. Deviations from the published generators are listed per function.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from selrob.perturb._geometric import clipped_zoom, gaussian_blur, motion_blur_at, uniform
+from selrob.perturb._textures import FROST_TEXTURES, frost_bank, plasma_fractal
+
+_LUMA = (0.299, 0.587, 0.114)
+_WATER = (175.0, 238.0, 238.0)  # pale turquoise, RGB 0..255
+_MUD = (63.0, 42.0, 20.0)  # mud brown, RGB 0..255
+_DIST_CAP = 20  # the water branch truncates the distance-to-edge map at 20 px
+_TG22 = 13573.0  # tan(22.5 deg) in OpenCV Canny's 15-bit fixed point
+_CHUNK_ELEMS = 32_768  # elements per row step of the chamfer scan (small ops, no threading)
+
+
+def _randn(shape: tuple[int, ...], generator: torch.Generator, like: Tensor) -> Tensor:
+    z = torch.randn(shape, generator=generator, device=generator.device, dtype=like.dtype)
+    return z.to(like.device)
+
+
+def luma(x: Tensor) -> Tensor:
+    """(N, 1, H, W) grey level of ``x: (N, C, H, W)``; ``x`` itself when C = 1."""
+    if x.shape[1] == 1:
+        return x
+    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device)
+    return (x * w[None, :, None, None]).sum(dim=1, keepdim=True)
+
+
+def _colour(rgb255: tuple[float, float, float], like: Tensor) -> Tensor:
+    """(1, C, 1, 1) colour in [0, 1] for ``like``'s channel count (grey: its luma)."""
+    c = torch.tensor(rgb255, dtype=like.dtype, device=like.device)[None, :, None, None] / 255
+    return c if like.shape[1] == 3 else luma(c)
+
+
+def fog(x: Tensor, params: tuple[float, float, int], generator: torch.Generator) -> Tensor:
+    """``(x + c plasma) max(x) / (max(x) + c)``; params (c, wibble decay, plasma map size).
+
+    One plasma map per image (cropped to ``[:H, :W]``), max over the whole image. When the map
+    is smaller than the image it grows to the next power of two (as the imagecorruptions
+    package does); at 28/32 px the table's 32 is used as is.
+    """
+    c, decay, mapsize = float(params[0]), float(params[1]), int(params[2])
+    n, _, h, w = x.shape
+    while mapsize < max(h, w):
+        mapsize *= 2
+    plasma = plasma_fractal(n, mapsize, decay, generator, x.dtype)[:, None, :h, :w].to(x.device)
+    top = x.amax(dim=(1, 2, 3), keepdim=True)
+    denom = top + c
+    scale = torch.where(denom > 0, top / denom.clamp_min(1e-12), torch.ones_like(top))
+    return ((x + c * plasma) * scale).clamp_(0.0, 1.0)
+
+
+def frost(x: Tensor, params: tuple[float, float, float], generator: torch.Generator) -> Tensor:
+    """``a x + b frost`` with a random crop of one of 5 frost textures; params (a, b, scale).
+
+    Deviation: the published photographs are not shipped; the textures are synthetic
+    (:func:`selrob.perturb._textures.frost_texture`), shrunk by ``scale`` like the photographs
+    (0.2 at 32 px, 0.3 at 64 px, 1 at 224 px). Texture index ``randint(5)`` and crop corner
+    ``randint(0, S - H)`` per image, as published; crops wrap if the texture is too small.
+    """
+    a, b, scale = float(params[0]), float(params[1]), float(params[2])
+    n, c, h, w = x.shape
+    bank = frost_bank(scale)
+    side, dev = bank.shape[-1], generator.device
+    which = torch.randint(0, FROST_TEXTURES, (n,), generator=generator, device=dev).cpu()
+    top = torch.randint(0, max(side - h, 1), (n,), generator=generator, device=dev).cpu()
+    left = torch.randint(0, max(side - w, 1), (n,), generator=generator, device=dev).cpu()
+    rows = torch.remainder(top[:, None] + torch.arange(h), side)
+    cols = torch.remainder(left[:, None] + torch.arange(w), side)
+    flat = (which[:, None, None] * side + rows[:, :, None]) * side + cols[:, None, :]
+    texels = bank.to(x.device, x.dtype).permute(0, 2, 3, 1)  # (5, S, S, 3)
+    if c == 1:
+        texels = luma(texels.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    tex = texels.reshape(-1, texels.shape[-1]).index_select(0, flat.reshape(-1).to(x.device))
+    tex = tex.reshape(n, h, w, c).permute(0, 3, 1, 2)
+    return x.mul(a).add_(tex, alpha=b).clamp_(0.0, 1.0)
+
+
+def snow(x: Tensor, params: tuple[float, ...], generator: torch.Generator) -> Tensor:
+    """Falling snow; params (mean, std, zoom, threshold, blur radius, blur sigma, mix).
+
+    Snow layer: N(mean, std) per pixel, centre-zoomed, values below threshold set to 0, clipped
+    and truncated to 8 bits (as the published PNG round trip), then motion-blurred
+    (ImageMagick, angle U(-135, -45) degrees per image). Image: ``mix x + (1 - mix) max(x,
+    1.5 grey(x) + 0.5)``; output ``clip(image + layer + layer rotated 180 degrees)``. The
+    8-bit rounding of ImageMagick's output is not reproduced.
+    """
+    mean, std, zoom, thr, radius, sigma, mix = (float(v) for v in params)
+    n, _, h, w = x.shape
+    layer = _randn((n, 1, h, w), generator, x).mul_(std).add_(mean)
+    layer = clipped_zoom(layer, zoom)
+    layer = layer.masked_fill_(layer < thr, 0.0).clamp_(0.0, 1.0)
+    layer = layer.mul_(255).floor_().div_(255)
+    angles = uniform((n,), -135.0, -45.0, generator)
+    layer = motion_blur_at(layer, radius, sigma, angles)
+    out = torch.maximum(x, luma(x).mul(1.5).add_(0.5)).mul_(1 - mix).add_(x, alpha=mix)
+    return out.add_(layer.add_(layer.flip(2, 3))).clamp_(0.0, 1.0)
+
+
+def _correlate3(x: Tensor, kernel: tuple[tuple[float, ...], ...], border: str) -> Tensor:
+    """3 x 3 correlation of ``x: (N, 1, H, W)`` as shifted-slice sums (``F.pad`` border mode)."""
+    h, w = x.shape[-2:]
+    xp = F.pad(x, (1, 1, 1, 1), mode=border)
+    out = torch.zeros_like(x)
+    for i, row in enumerate(kernel):
+        for j, k in enumerate(row):
+            if k:
+                out.add_(xp[:, :, i : i + h, j : j + w], alpha=k)
+    return out
+
+
+def _box3(x: Tensor) -> Tensor:
+    """3 x 3 mean with border reflect-101 (OpenCV ``blur``'s default)."""
+    return _correlate3(x, ((1.0,) * 3,) * 3, "reflect").div_(9)
+
+
+def chamfer_distance(edge: Tensor, cap: float = _DIST_CAP) -> Tensor:
+    """Distance (px) of each pixel to the nearest True of ``edge: (N, 1, H, W)``, capped.
+
+    OpenCV's ``distanceTransform(DIST_L2, 5)``: the two-pass 5 x 5 chamfer with steps 1
+    (edge neighbour), 1.4 (diagonal) and 2.1969 (knight's move); outside the image is far.
+    Each raster row takes the rows above (below) in one vectorised step, then its own row
+    by a running minimum; values above ``cap`` (and images without edges) read ``cap``.
+    """
+    n, _, h, w = edge.shape
+    far = float(4 * (h + w) + cap)
+    out = torch.empty(n, 1, h, w, dtype=torch.float32, device=edge.device)
+    step = max(1, _CHUNK_ELEMS // w)
+    ramp = torch.arange(w, dtype=torch.float32, device=edge.device)[:, None]
+    for s0 in range(0, n, step):
+        e = edge[s0 : s0 + step, 0].permute(1, 2, 0)  # (H, W, n): a row is contiguous
+        d = torch.full((h + 4, w + 4, e.shape[2]), far, device=edge.device)
+        d[2 : h + 2, 2 : w + 2].masked_fill_(e, 0.0)
+        for rows, sign in ((range(2, h + 2), 1), (range(h + 1, 1, -1), -1)):
+            for r in rows:
+                near, next_ = d[r - sign], d[r - 2 * sign]
+                m = d[r, 2 : w + 2]
+                m = torch.minimum(m, near[2 : w + 2] + 1.0)
+                m = torch.minimum(m, torch.minimum(near[1 : w + 1], near[3 : w + 3]) + 1.4)
+                m = torch.minimum(m, torch.minimum(near[0:w], near[4 : w + 4]) + 2.1969)
+                m = torch.minimum(m, torch.minimum(next_[1 : w + 1], next_[3 : w + 3]) + 2.1969)
+                if sign > 0:  # left to right: d(c) = min_{c' <= c} m(c') + (c - c')
+                    m = (m - ramp).cummin(dim=0).values + ramp
+                else:  # right to left: d(c) = min_{c' >= c} m(c') + (c' - c)
+                    m = (m + ramp).flip(0).cummin(dim=0).values.flip(0) - ramp
+                d[r, 2 : w + 2] = m
+        out[s0 : s0 + step, 0] = d[2 : h + 2, 2 : w + 2].permute(2, 0, 1)
+    return out.clamp_max_(cap)
+
+
+def equalize_hist(v: Tensor) -> Tensor:
+    """OpenCV ``equalizeHist`` of each image of integer levels 0..255, ``v: (N, 1, H, W)``.
+
+    ``lut(l) = round(255 (cdf(l) - cdf(min)) / (count - cdf(min)))``; constant images are kept.
+    """
+    n = v.shape[0]
+    lv = v.reshape(n, -1).long()
+    hist = torch.zeros(n, 256, device=v.device, dtype=torch.float64)
+    hist.scatter_add_(1, lv, torch.ones_like(lv, dtype=torch.float64))
+    cdf = hist.cumsum(dim=1)
+    low = cdf.gather(1, lv.min(dim=1, keepdim=True).values)
+    denom = lv.shape[1] - low
+    lut = torch.round((cdf - low) * 255 / denom.clamp_min(1)).clamp(0, 255)
+    lut = torch.where(denom > 0, lut, torch.arange(256, device=v.device, dtype=lut.dtype))
+    return lut.gather(1, lv).reshape(v.shape).to(v.dtype)
+
+
+def canny_edges(img8: Tensor, low: float = 50.0, high: float = 150.0) -> Tensor:
+    """OpenCV ``Canny(img8, low, high)`` (aperture 3, L1 gradient) of ``(N, 1, H, W)`` levels.
+
+    Sobel gradients (border replicate), magnitude ``|gx| + |gy|``; non-maximum suppression
+    along the gradient sector (tan 22.5 degrees in OpenCV's 15-bit fixed point; a pixel must
+    beat its first neighbour and at least equal its second, so a step's edge lands on its
+    left/top pixel); hysteresis: pixels above ``high`` seed edges that grow through
+    8-connected surviving pixels above ``low``.
+    """
+    h, w = img8.shape[-2:]
+    p = F.pad(img8.to(torch.float64), (1, 1, 1, 1), mode="replicate")
+    gx = sum(
+        k * (p[:, :, r : r + h, 2:] - p[:, :, r : r + h, :w]) for r, k in ((0, 1), (1, 2), (2, 1))
+    )
+    gy = sum(
+        k * (p[:, :, 2:, c : c + w] - p[:, :, :h, c : c + w]) for c, k in ((0, 1), (1, 2), (2, 1))
+    )
+    mag = gx.abs() + gy.abs()
+    mp = F.pad(mag, (1, 1, 1, 1))  # zero outside, as OpenCV's magnitude buffer
+
+    def nb(dr: int, dc: int) -> Tensor:
+        return mp[:, :, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
+
+    xs, ys = gx.abs() * _TG22, gy.abs() * 32768.0
+    horiz = ys < xs
+    vert = ~horiz & (ys > xs + gx.abs() * 65536.0)
+    s = torch.where((gx < 0) ^ (gy < 0), -1, 1)
+    diag_keep = torch.where(
+        s > 0, (mag > nb(-1, -1)) & (mag > nb(1, 1)), (mag > nb(-1, 1)) & (mag > nb(1, -1))
+    )
+    keep = torch.where(
+        horiz,
+        (mag > nb(0, -1)) & (mag >= nb(0, 1)),
+        torch.where(vert, (mag > nb(-1, 0)) & (mag >= nb(1, 0)), diag_keep),
+    )
+    weak = keep & (mag > low)
+    edge = weak & (mag > high)
+    for _ in range(h * w):
+        grown = weak & (F.max_pool2d(edge.to(torch.float32), 3, 1, padding=1) > 0)
+        if torch.equal(grown, edge):
+            break
+        edge = grown
+    return edge
+
+
+def water_relief(liquid8: Tensor) -> Tensor:
+    """The water branch's relief map from the 8-bit liquid layer ``(N, 1, H, W)`` (0..255).
+
+    Published (OpenCV): Canny edges of the layer, distance to the nearest edge (5 x 5 chamfer,
+    capped at 20), 3 x 3 blur truncated to uint8, histogram equalisation, an emboss filter
+    saturated to uint8, a 3 x 3 blur rounded to uint8; borders reflect-101. Re-derived step
+    by step with torch ops (:func:`canny_edges`, :func:`chamfer_distance`,
+    :func:`equalize_hist`).
+    """
+    dist = _box3(chamfer_distance(canny_edges(liquid8)).to(liquid8.dtype)).floor_()
+    dist = equalize_hist(dist)
+    dist = _correlate3(dist, ((-2, -1, 0), (-1, 1, 1), (0, 1, 2)), "reflect").clamp_(0, 255)
+    return _box3(dist).round_()
+
+
+def spatter(x: Tensor, params: tuple[float, ...], generator: torch.Generator) -> Tensor:
+    """Water drops or mud splashes; params (mean, std, sigma, threshold, intensity, mud).
+
+    Liquid layer: N(mean, std) per pixel, Gaussian-blurred (sigma px), values below threshold
+    set to 0. Water (mud = 0): ``x + m colour`` with ``m = layer8 relief / max * intensity``
+    (:func:`water_relief`; ``layer8 = min(floor(255 layer), 255)``: the published uint8 cast
+    wraps above 255, we saturate). Mud (mud = 1): mask ``layer > threshold`` blurred with
+    sigma = intensity, values < 0.8 zeroed, ``x (1 - m) + colour m``.
+    """
+    mean, std, sigma, thr, intensity, mud = (float(v) for v in params)
+    n, _, h, w = x.shape
+    liquid = gaussian_blur(mean + std * _randn((n, 1, h, w), generator, x), sigma)
+    liquid = torch.where(liquid < thr, torch.zeros_like(liquid), liquid)
+    if mud == 0:
+        liquid8 = torch.floor(liquid * 255).clamp(0, 255)
+        m = liquid8 * water_relief(liquid8)
+        top = m.amax(dim=(1, 2, 3), keepdim=True)
+        m = torch.where(top > 0, m / top.clamp_min(1e-12), torch.zeros_like(m)) * intensity
+        return (x + m * _colour(_WATER, x)).clamp_(0.0, 1.0)
+    m = gaussian_blur((liquid > thr).to(x.dtype), intensity)
+    m = torch.where(m < 0.8, torch.zeros_like(m), m)
+    return (x * (1 - m) + _colour(_MUD, x) * m).clamp_(0.0, 1.0)
