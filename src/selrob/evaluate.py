@@ -44,6 +44,17 @@ def SECTIONS(spec: EvalSpec) -> dict[str, Any]:  # noqa: N802 - a table, read li
     if spec.corruptions:
         out["corruptions"] = {"names": list(spec.corruptions), "severities": list(spec.severities), "limit_test": spec.limit_test, "source": spec.corrupted_dir}
     if spec.attacks:
+        from selrob.perturb.attacks import attack_by_name, ball_by_name
+
+        for a in spec.attacks:
+            attack_by_name(a)
+        ball_by_name(spec.norm)
+        if spec.pgd_steps < 1 or spec.pgd_restarts < 1:
+            raise InvalidArgument("pgd_steps and pgd_restarts must be >= 1")
+        if spec.pgd_step_size is not None and not spec.pgd_step_size > 0:
+            raise InvalidArgument(f"pgd_step_size must be > 0, got {spec.pgd_step_size}")
+        if spec.epsilons and any(not (e >= 0 and e != float("inf")) for e in spec.epsilons):
+            raise InvalidArgument("epsilons must be >= 0 and finite (pixel units, e.g. 8/255)")
         out["attacks"] = {
             "attacks": list(spec.attacks), "norm": spec.norm, "epsilons": list(spec.epsilons) if spec.epsilons else None,
             "steps": spec.pgd_steps, "step_size": spec.pgd_step_size, "restarts": spec.pgd_restarts, "limit_test": spec.limit_test,
@@ -113,4 +124,33 @@ def published_loader(dataset: str, root: Path, test: ImageDataset) -> Callable[[
     return lambda c, s: load_npy_corrupted(root, c, s, test.classes, f"{dataset}-c")
 
 
-_RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {"clean": _clean, "corruptions": _corruptions}
+def epsilons_for(spec: EvalSpec, dataset: str) -> list[float]:
+    """The spec's epsilons, or the dataset's default grid for the spec's norm."""
+    from selrob.analysis.adversarial import default_epsilons
+
+    eps = list(spec.epsilons) if spec.epsilons else default_epsilons(dataset, spec.norm)
+    bad = [e for e in eps if not (e >= 0 and e != float("inf"))]
+    if bad:
+        raise InvalidArgument(f"epsilon {bad[0]} is negative or not finite; pass budgets >= 0 in pixel units, e.g. 8/255")
+    return eps
+
+
+def attack_generator(seed: int) -> torch.Generator:
+    """Random starts of every attack in an evaluation (fixed by the run seed)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + 7)
+
+
+def _attacks(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageDataset, device: torch.device, progress: bool) -> dict[str, Any]:
+    from selrob.analysis.adversarial import adversarial_accuracy
+
+    eps = epsilons_for(spec, ts.dataset)
+    records: list[dict[str, Any]] = []
+    for name in spec.attacks:
+        records += adversarial_accuracy(
+            model, batches(test, spec.eval_batch_size, device=device), name, eps, norm=spec.norm, steps=spec.pgd_steps,
+            step_size=spec.pgd_step_size, restarts=spec.pgd_restarts, generator=attack_generator(ts.seed), device=device, progress=progress,
+        )  # fmt: skip
+    return {"attacks": records}
+
+
+_RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {"clean": _clean, "corruptions": _corruptions, "attacks": _attacks}
