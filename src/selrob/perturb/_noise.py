@@ -27,7 +27,7 @@ def _rand(x: Tensor, generator: torch.Generator) -> Tensor:
 
 def gaussian_noise(x: Tensor, sigma: float, generator: torch.Generator) -> Tensor:
     """Additive white noise: ``clip(x + N(0, sigma^2))``; ``sigma`` in [0, 1] pixel units."""
-    return (x + sigma * _randn(x, generator)).clamp_(0.0, 1.0)
+    return _randn(x, generator).mul_(sigma).add_(x).clamp_(0.0, 1.0)
 
 
 def shot_noise(x: Tensor, lam: float, generator: torch.Generator) -> Tensor:
@@ -36,8 +36,8 @@ def shot_noise(x: Tensor, lam: float, generator: torch.Generator) -> Tensor:
     ``lam`` is the photon count of a white value: larger means less noise.
     """
     rates = (x * lam).to(device=generator.device, dtype=torch.float32)
-    counts = torch.poisson(rates, generator=generator)
-    return (counts.to(device=x.device, dtype=x.dtype) / lam).clamp_(0.0, 1.0)
+    counts = torch.poisson(rates, generator=generator).to(device=x.device, dtype=x.dtype)
+    return counts.div_(lam).clamp_(0.0, 1.0)
 
 
 def impulse_noise(x: Tensor, amount: float, generator: torch.Generator) -> Tensor:
@@ -50,10 +50,9 @@ def impulse_noise(x: Tensor, amount: float, generator: torch.Generator) -> Tenso
     # One uniform u per value: flipped iff u < amount; given that, u / amount is uniform on
     # [0, 1), so salt iff u < amount / 2 is an independent fair coin.
     u = _rand(x, generator)
-    out = torch.where(u < amount, (u < 0.5 * amount).to(x.dtype), x)
-    return out.clamp_(0.0, 1.0)
+    return x.masked_fill(u < amount, 0.0).masked_fill_(u < 0.5 * amount, 1.0)
 
 
 def speckle_noise(x: Tensor, sigma: float, generator: torch.Generator) -> Tensor:
     """Multiplicative noise: ``clip(x + x * N(0, sigma^2))``; perturbation std ``x * sigma``."""
-    return (x + x * (sigma * _randn(x, generator))).clamp_(0.0, 1.0)
+    return _randn(x, generator).mul_(sigma).add_(1.0).mul_(x).clamp_(0.0, 1.0)

@@ -28,15 +28,18 @@ def brightness(x: Tensor, c: float, generator: torch.Generator | None = None) ->
         return (x + c).clamp_(0.0, 1.0)
     v = x.amax(dim=1, keepdim=True)
     v_new = (v + c).clamp_(0.0, 1.0)
-    ratio = v_new / torch.where(v > 0, v, torch.ones_like(v))
-    out = torch.where(v > 0, x * ratio, v_new.expand_as(x))
+    black = v <= 0
+    ratio = v_new / torch.where(black, torch.ones_like(v), v)
+    out = x * ratio
+    if bool(black.any()):  # black pixels (S = 0, H = 0) become grey at V'
+        out = torch.where(black, v_new, out)
     return out.clamp_(0.0, 1.0)
 
 
 def contrast(x: Tensor, c: float, generator: torch.Generator | None = None) -> Tensor:
     """Scale about each image's per-channel mean: ``clip((x - m) * c + m)``, m over (H, W)."""
     m = x.mean(dim=(2, 3), keepdim=True)
-    return ((x - m) * c + m).clamp_(0.0, 1.0)
+    return torch.add(m * (1.0 - c), x, alpha=c).clamp_(0.0, 1.0)
 
 
 def saturate(
@@ -54,10 +57,14 @@ def saturate(
     a, b = ab
     v = x.amax(dim=1, keepdim=True)
     delta = v - x.amin(dim=1, keepdim=True)
-    s = torch.where(v > 0, delta / torch.where(v > 0, v, torch.ones_like(v)), torch.zeros_like(v))
+    grey = delta <= 0
+    s = delta / torch.where(v > 0, v, torch.ones_like(v))  # 0 where v == 0 (then delta == 0)
     s_new = (s * a + b).clamp_(0.0, 1.0)
-    grey_ramp = torch.tensor([0.0, 1.0, 1.0], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    ramp = torch.where(
-        delta > 0, (v - x) / torch.where(delta > 0, delta, torch.ones_like(delta)), grey_ramp
-    )
-    return (v - v * s_new * ramp).clamp_(0.0, 1.0)
+    # rgb' = V - V S' r with r = (V - rgb) / delta; grey pixels get factor 0, i.e. rgb' = V.
+    factor = v * s_new / torch.where(grey, torch.ones_like(delta), delta)
+    factor = factor.masked_fill_(grey, 0.0)
+    out = torch.addcmul(v, factor, x - v)
+    if b > 0 and bool(grey.any()):  # grey pixels: H = 0, ramps (0, 1, 1)
+        ramp = torch.tensor([0.0, 1.0, 1.0], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        out = torch.where(grey, v - v * s_new * ramp, out)
+    return out.clamp_(0.0, 1.0)
