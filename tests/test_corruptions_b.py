@@ -523,6 +523,54 @@ def test_canny_of_a_square_is_its_outline() -> None:
     assert torch.equal(wea.canny_edges(img)[0, 0], ring)
 
 
+def loop_chamfer(edge: np.ndarray, cap: float = 20.0) -> np.ndarray:
+    """OpenCV's two-pass 5 x 5 chamfer (1, 1.4, 2.1969) written with plain loops."""
+    h, w = edge.shape
+    d = np.full((h + 4, w + 4), 1e9)
+    d[2:-2, 2:-2][edge] = 0.0
+    a, b, c = 1.0, 1.4, 2.1969
+    fwd = [
+        (-2, -1, c),
+        (-2, 1, c),
+        (-1, -2, c),
+        (-1, -1, b),
+        (-1, 0, a),
+        (-1, 1, b),
+        (-1, 2, c),
+        (0, -1, a),
+    ]
+    for mask, rows, cols in (
+        (fwd, range(h), range(w)),
+        ([(-r, -q, v) for r, q, v in fwd], range(h - 1, -1, -1), range(w - 1, -1, -1)),
+    ):
+        for r in rows:
+            for q in cols:
+                d[r + 2, q + 2] = min(
+                    [d[r + 2, q + 2]] + [d[r + 2 + dr, q + 2 + dq] + v for dr, dq, v in mask]
+                )
+    return np.minimum(d[2:-2, 2:-2], cap)
+
+
+def test_chamfer_distance_matches_loop_oracle() -> None:
+    rng = np.random.default_rng(10)
+    edge = rng.random((3, 26, 31)) < 0.015
+    out = wea.chamfer_distance(torch.from_numpy(edge)[:, None])[:, 0].numpy()
+    for e, o in zip(edge, out, strict=True):
+        np.testing.assert_allclose(o, loop_chamfer(e), atol=1e-5)
+
+
+def test_box_and_emboss_match_scipy_correlate_reflect101() -> None:
+    img = np.random.default_rng(11).integers(0, 256, (2, 1, 17, 19)).astype(np.float64)
+    t = torch.from_numpy(img)
+    emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float64)
+    for kernel, got in (
+        (np.full((3, 3), 1 / 9), wea._box3(t)),
+        (emboss, wea._correlate3(t, tuple(map(tuple, emboss)), "reflect")),
+    ):
+        ref = np.stack([ndi.correlate(p[0], kernel, mode="mirror") for p in img])
+        np.testing.assert_allclose(got[:, 0].numpy(), ref, atol=1e-9)
+
+
 def test_chamfer_distance_close_to_euclidean() -> None:
     rng = np.random.default_rng(8)
     edge = rng.random((4, 32, 32)) < 0.01
