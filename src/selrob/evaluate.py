@@ -153,4 +153,65 @@ def _attacks(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageD
     return {"attacks": records}
 
 
-_RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {"clean": _clean, "corruptions": _corruptions, "attacks": _attacks}
+def pooled_corruption(names: Sequence[str], severity: int, seed: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A perturbation giving image i of the stream corruption ``names[i % K]`` at ``severity``:
+    an equal mix of the whole suite in one sample the size of the clean one."""
+    from selrob.analysis.robustness import corruption_generator
+    from selrob.perturb.corruptions import corrupt
+
+    state = {"start": 0}
+
+    def fn(x: torch.Tensor, _y: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        which = (torch.arange(x.shape[0]) + state["start"]) % len(names)
+        for k, name in enumerate(names):
+            idx = (which == k).nonzero().flatten()
+            if len(idx):
+                gen = corruption_generator(seed, name, severity, 10_000 + state["start"])
+                out[idx.to(x.device)] = corrupt(x[idx.to(x.device)], name, severity, generator=gen)
+        state["start"] += x.shape[0]
+        return out
+
+    return fn
+
+
+def _dimensionality(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageDataset, device: torch.device, progress: bool) -> dict[str, Any]:
+    from selrob.analysis.dimensionality import layer_dimensionality
+    from selrob.perturb.attacks import attack
+
+    sample = test.subset(spec.analysis_samples)
+    names = expand_corruptions(spec.corruptions or ["all"], test.shape[0])
+    eps = analysis_epsilon(spec, ts.dataset)
+    gen = attack_generator(ts.seed + 1)
+
+    def adversarial(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return attack(model, x, y, "pgd", [eps], spec.norm, steps=spec.pgd_steps, step_size=spec.pgd_step_size, generator=gen)[eps]
+
+    perturbations = {
+        f"corruptions@{spec.analysis_severity}": ("corrupted", pooled_corruption(names, spec.analysis_severity, ts.seed)),
+        f"pgd-{spec.norm}@{eps:.4g}": ("adversarial", adversarial),
+    }
+    records = layer_dimensionality(model, batches(sample, spec.eval_batch_size, device=device), perturbations, layers=ts.units, progress=progress)
+    return {"dimensionality": records}
+
+
+def analysis_epsilon(spec: EvalSpec, dataset: str) -> float:
+    """The attack budget of the mechanism analyses: given, or the middle non-zero epsilon of the grid."""
+    if spec.analysis_epsilon is not None:
+        if not spec.analysis_epsilon > 0:
+            raise InvalidArgument(f"analysis_epsilon must be > 0, got {spec.analysis_epsilon}")
+        return float(spec.analysis_epsilon)
+    grid = [e for e in epsilons_for(spec, dataset) if e > 0]
+    return grid[(len(grid) - 1) // 2]
+
+
+def _gradients(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageDataset, device: torch.device, progress: bool) -> dict[str, Any]:
+    from selrob.analysis.gradients import gradient_variability
+
+    x = test.subset(spec.gradient_samples).images.to(device).float() / 255
+    return {"gradients": gradient_variability(model, x, layers=ts.units, generator=torch.Generator().manual_seed(ts.seed), progress=progress)}
+
+
+_RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "clean": _clean, "corruptions": _corruptions, "attacks": _attacks, "dimensionality": _dimensionality, "gradients": _gradients,
+}  # fmt: skip
