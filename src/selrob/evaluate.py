@@ -40,6 +40,8 @@ def SECTIONS(spec: EvalSpec) -> dict[str, Any]:  # noqa: N802 - a table, read li
     for s in spec.severities:
         if not 1 <= s <= 5:
             raise InvalidArgument(f"severity {s} is outside 1..5")
+    if spec.epsilons and any(not (e >= 0 and e != float("inf")) for e in spec.epsilons):
+        raise InvalidArgument("epsilons must be >= 0 and finite (pixel units, e.g. 8/255)")
     out: dict[str, Any] = {"clean": {"limit_test": spec.limit_test}}
     if spec.corruptions:
         out["corruptions"] = {"names": list(spec.corruptions), "severities": list(spec.severities), "limit_test": spec.limit_test, "source": spec.corrupted_dir}
@@ -53,8 +55,6 @@ def SECTIONS(spec: EvalSpec) -> dict[str, Any]:  # noqa: N802 - a table, read li
             raise InvalidArgument("pgd_steps and pgd_restarts must be >= 1")
         if spec.pgd_step_size is not None and not spec.pgd_step_size > 0:
             raise InvalidArgument(f"pgd_step_size must be > 0, got {spec.pgd_step_size}")
-        if spec.epsilons and any(not (e >= 0 and e != float("inf")) for e in spec.epsilons):
-            raise InvalidArgument("epsilons must be >= 0 and finite (pixel units, e.g. 8/255)")
         out["attacks"] = {
             "attacks": list(spec.attacks), "norm": spec.norm, "epsilons": list(spec.epsilons) if spec.epsilons else None,
             "steps": spec.pgd_steps, "step_size": spec.pgd_step_size, "restarts": spec.pgd_restarts, "limit_test": spec.limit_test,
