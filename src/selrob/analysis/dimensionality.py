@@ -1,0 +1,363 @@
+"""Dimensionality of layer representations (Leavitt & Morcos 2020, section "Dimensionality").
+
+The dimensionality of a set of activations ``X (N, D)`` is the number of principal components
+needed to explain a fraction ``threshold`` (0.95 in the paper) of the variance of the centred
+data: the smallest ``k`` with ``sum(l[:k]) >= threshold * sum(l)`` for the covariance
+eigenvalues ``l`` sorted in decreasing order. scikit-learn's ``PCA(n_components=0.95)`` uses a
+strict ``>``; the two differ only on exact ties. The participation ratio
+``(sum l)^2 / sum l^2`` (Gao et al. 2017) is reported alongside as a threshold-free measure.
+An all-constant representation (e.g. a dead layer) has dimensionality 0 and ratio 0.
+
+Features. The paper computes PCA on a layer's *flattened* activations (every channel at every
+spatial position is one feature), so ``features="flatten"`` is the default; ``"spatial_mean"``
+uses the units of :mod:`selrob.units` (one feature per channel, averaged over positions).
+
+Cost and the feature budget. Flattened early layers are large (resnet20 at 28 px: 16x28x28 =
+12544 features). :class:`StreamingCovariance` is exact: it keeps the rows while ``n < D``
+(Gram route, memory ``n D``) and switches to a ``D x D`` float64 ``X^T X`` from then on, so
+memory is ``min(n D x 4, D^2 x 8)`` bytes per layer and representation. With
+``max_features=None`` nothing is approximated; that fits for a few thousand inputs (2000
+inputs: about 0.6 GiB per representation for all ten resnet20 layers). Beyond that, when
+``D > max_features`` (default 2048) we keep a fixed random subset of ``max_features``
+coordinates, drawn once per layer from a seeded ``torch.Generator`` (seed 0 unless one is
+given) and shared by the clean, perturbed and change representations, so all three are
+measured on the same coordinates; five representations of resnet20 then stay under 2 GiB and
+the ``O(n K^2)`` cost stays affordable on a CPU. Subsampling biases the count low: on 2000
+Fashion-MNIST test images (random-init resnet20) the stem's 301 components became 236 with
+2048 of its 12544 features, layer1.0's 453 became 316, and the stem's gaussian-noise change
+1265 became 866 (``benchmarks/analyses.py --bias-check``). Compare networks at one fixed
+budget, and prefer ``max_features=None`` when the inputs are few enough.
+
+Perturbations. :func:`layer_dimensionality` takes ``{label: (input_kind, fn)}`` with
+``fn(x, y) -> x_perturbed``; for each it reports the perturbed representation (``input_kind``)
+and the change, perturbed minus clean activations of the same inputs (``"change_" + kind``).
+Clean activations are computed once per batch and reused for every perturbation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from selrob.errors import InvalidArgument
+from selrob.units import UnitRecorder
+
+__all__ = [
+    "DEFAULT_MAX_FEATURES",
+    "StreamingCovariance",
+    "components_for_variance",
+    "explained_variance",
+    "feature_subset",
+    "layer_dimensionality",
+    "participation_ratio",
+    "participation_ratio_of",
+    "pca_dimensionality",
+]
+
+DEFAULT_MAX_FEATURES = 2048
+FEATURES = ("flatten", "spatial_mean")
+PerturbFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _check_acts(acts: torch.Tensor) -> torch.Tensor:
+    if acts.dim() != 2 or acts.shape[0] < 2:
+        raise InvalidArgument(
+            f"activations must be (N >= 2, D), got shape {tuple(acts.shape)}; flatten to (N, D) first"
+        )
+    return acts.detach().to(torch.float64)
+
+
+def _eigvalsh(m: torch.Tensor) -> torch.Tensor:
+    """``eigvalsh`` of a symmetric matrix, decreasing. On the CPU, matrices up to 4096 are
+    decomposed on one thread: with two threads on a busy machine the LAPACK call stalled on
+    its barriers (a 250 x 250 matrix took 4 s instead of 2 ms); one thread does 2048 in ~1 s.
+    """
+    if m.device.type != "cpu" or m.shape[0] > 4096:
+        return torch.linalg.eigvalsh(m).flip(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return torch.linalg.eigvalsh(m).flip(0)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def explained_variance(acts: torch.Tensor) -> torch.Tensor:
+    """Covariance eigenvalues of ``acts (N, D)``, decreasing, float64, length ``min(N, D)``.
+
+    Route by shape, both through ``eigvalsh``: for ``N >= D`` the ``D x D`` covariance
+    (``O(N D^2 + D^3)``, the computation :class:`StreamingCovariance` streams); for ``D > N``
+    the ``N x N`` Gram matrix of the centred rows, which has the same non-zero eigenvalues
+    (``O(N^2 D)``, never forming ``D x D``). The Gram route replaces a centred SVD: on
+    2000 x 12544 float64 it was 14x faster than ``svdvals`` on 2 CPU cores, and squaring the
+    singular values only loses eigenvalues below ``1e-16 x`` the largest, which no variance
+    fraction can see.
+    """
+    x = _check_acts(acts)
+    n, d = x.shape
+    x = x - x.mean(0, keepdim=True)
+    gram = x.T @ x if n >= d else x @ x.T
+    eig = _eigvalsh(gram / (n - 1))
+    return eig.clamp(min=0)[: min(n, d)]
+
+
+def components_for_variance(eigenvalues: torch.Tensor, threshold: float = 0.95) -> int:
+    """Smallest ``k`` with ``sum(l[:k]) >= threshold * sum(l)``; ``eigenvalues`` decreasing."""
+    if not 0.0 < threshold <= 1.0:
+        raise InvalidArgument(f"threshold must be in (0, 1], got {threshold}; e.g. 0.95")
+    lam = eigenvalues.to(torch.float64).clamp(min=0)
+    total = float(lam.sum())
+    if total <= 0.0:
+        return 0
+    cum = torch.cumsum(lam, 0)
+    below = int((cum < threshold * total * (1 - 1e-12)).sum())
+    return min(below + 1, lam.numel())
+
+
+def participation_ratio_of(eigenvalues: torch.Tensor) -> float:
+    """``(sum l)^2 / sum l^2``; 0.0 when all eigenvalues are 0."""
+    lam = eigenvalues.to(torch.float64).clamp(min=0)
+    sq = float((lam**2).sum())
+    return float(lam.sum()) ** 2 / sq if sq > 0 else 0.0
+
+
+def pca_dimensionality(acts: torch.Tensor, threshold: float = 0.95) -> int:
+    """Number of principal components explaining ``>= threshold`` of the variance.
+
+    acts: (N, D) float, one row per input (e.g. flattened layer activations). Stable public name.
+    """
+    return components_for_variance(explained_variance(acts), threshold)
+
+
+def participation_ratio(acts: torch.Tensor) -> float:
+    """Participation ratio ``(sum l)^2 / sum l^2`` of the covariance spectrum of ``acts (N, D)``."""
+    return participation_ratio_of(explained_variance(acts))
+
+
+def feature_subset(
+    num_features: int, max_features: int | None, generator: torch.Generator | None = None
+) -> torch.Tensor | None:
+    """Sorted random subset of ``max_features`` of ``range(num_features)``, or None (keep all).
+
+    Deterministic given the generator's state; ``generator=None`` uses a fresh one seeded 0.
+    """
+    if max_features is None or num_features <= max_features:
+        return None
+    if max_features < 1:
+        raise InvalidArgument(f"max_features must be >= 1, got {max_features}")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    return torch.randperm(num_features, generator=gen)[:max_features].sort().values
+
+
+class StreamingCovariance:
+    """Covariance spectrum of a stream of ``(B, D)`` batches, exact up to rounding.
+
+    While fewer than ``K`` samples have been seen, the (float32) rows are kept and the spectrum
+    comes from the ``n x n`` Gram matrix of the centred rows (memory ``n K``); from the ``K``-th
+    sample on, the rows are folded into float64 column sums and ``X^T X`` (memory ``K^2``) of
+    the data shifted by the rows' mean (the shift avoids cancellation in
+    ``X^T X - n m m^T``). Either way the eigenvalues equal :func:`explained_variance` of the
+    concatenated batches. Features: all ``D``, or the coordinates ``index`` if given, or else
+    a random subset of ``max_features`` when ``D > max_features`` (see :func:`feature_subset`).
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        max_features: int | None = None,
+        generator: torch.Generator | None = None,
+        index: torch.Tensor | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        self.num_features = num_features
+        if index is None:
+            index = feature_subset(num_features, max_features, generator)
+        self.k = num_features if index is None else int(index.numel())
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.index = index.to(self.device) if index is not None else None
+        self.n = 0
+        self.rows: list[torch.Tensor] | None = []
+        self.shift = self.sum = self.xtx = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held now (rows while ``n < K``, else the ``K x K`` accumulator)."""
+        if self.rows is not None:
+            return sum(r.numel() * r.element_size() for r in self.rows)
+        return (self.k + 2) * self.k * 8
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Add a batch ``x (B, D)`` (any float dtype, any device)."""
+        if x.dim() != 2 or x.shape[1] != self.num_features:
+            raise InvalidArgument(
+                f"expected a (B, {self.num_features}) batch, got {tuple(x.shape)}; flatten features first"
+            )
+        x = x.detach().to(self.device)
+        if self.index is not None:
+            x = x.index_select(1, self.index)
+        self.n += x.shape[0]
+        if self.rows is not None:
+            self.rows.append(x.to(torch.float32, copy=True))
+            if self.n >= self.k:  # from here on the K x K accumulator is the smaller one
+                held = torch.cat(self.rows).to(torch.float64)
+                self.rows = None
+                self.shift = held.mean(0)
+                self.sum = torch.zeros_like(self.shift)
+                self.xtx = torch.zeros(self.k, self.k, dtype=torch.float64, device=self.device)
+                self._accumulate(held)
+            return
+        self._accumulate(x.to(torch.float64))
+
+    def _accumulate(self, x: torch.Tensor) -> None:
+        x = x - self.shift
+        self.sum += x.sum(0)
+        self.xtx.addmm_(x.T, x)
+
+    def _check_n(self) -> None:
+        if self.n < 2:
+            raise InvalidArgument(
+                f"a covariance needs at least 2 samples, got {self.n}; stream more data"
+            )
+
+    def covariance(self) -> torch.Tensor:
+        """Unbiased ``(K, K)`` float64 covariance of everything seen (needs ``n >= 2``)."""
+        self._check_n()
+        if self.rows is not None:
+            x = torch.cat(self.rows).to(torch.float64)
+            x = x - x.mean(0)
+            return x.T @ x / (self.n - 1)
+        mean = self.sum / self.n
+        return (self.xtx - self.n * torch.outer(mean, mean)) / (self.n - 1)
+
+    def eigenvalues(self) -> torch.Tensor:
+        """Covariance eigenvalues, decreasing, float64, length ``min(n, K)``, on the CPU."""
+        self._check_n()
+        if self.rows is not None:  # Gram route: n x n
+            x = torch.cat(self.rows).to(torch.float64)
+            x = x - x.mean(0)
+            eig = _eigvalsh(x @ x.T / (self.n - 1))
+        else:
+            eig = _eigvalsh(self.covariance())
+        return eig.clamp(min=0).cpu()[: min(self.n, self.k)]
+
+
+def _measure_name(threshold: float) -> str:
+    return f"pca{threshold * 100:g}"
+
+
+def _layer_features(
+    model: nn.Module, x: torch.Tensor, layers: str, features: str
+) -> dict[str, torch.Tensor]:
+    with torch.no_grad(), UnitRecorder(model, layers, keep_maps=features == "flatten") as rec:
+        model(x)
+    if features == "flatten":
+        return {k: v.flatten(1) for k, v in rec.maps.items()}
+    return dict(rec.acts)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _check_budget(accs: Mapping[object, StreamingCovariance], limit: float) -> None:
+    need = sum(a.nbytes for a in accs.values()) / 2**30
+    if need > limit:
+        raise InvalidArgument(
+            f"dimensionality accumulators hold {need:.1f} GiB (> max_memory_gib={limit:g}); "
+            "lower max_features, pass fewer perturbations or layers per call, or raise the limit"
+        )
+
+
+def layer_dimensionality(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    perturbations: Mapping[str, tuple[str, PerturbFn]] | None = None,
+    *,
+    layers: str = "default",
+    features: str = "flatten",
+    threshold: float = 0.95,
+    max_features: int | None = DEFAULT_MAX_FEATURES,
+    max_memory_gib: float = 4.0,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """PCA dimensionality and participation ratio of every recorded layer, streamed over batches.
+
+    batches: iterable of ``(x (B, C, H, W) float in [0, 1], y (B,) int64)``, iterated once.
+    perturbations: ``{label: (input_kind, fn)}``, e.g.
+    ``{"gaussian_noise@3": ("corrupted", f), "pgd-linf@0.0039": ("adversarial", g)}`` with
+    ``fn(x, y) -> x_perturbed`` (called outside ``no_grad``, so attacks work).
+    The model runs in eval mode (restored afterwards). Returns tidy records
+    ``{"layer", "input_kind", "perturbation", "measure", "value"}``: ``input_kind`` is
+    ``"clean"`` (perturbation ``"none"``), each perturbation's kind, and ``"change_" + kind``
+    (perturbed minus clean activations); ``measure`` is ``"pca95"`` (named after
+    ``threshold``) or ``"participation_ratio"``. Raises :class:`InvalidArgument` when the
+    accumulators would exceed ``max_memory_gib``.
+    """
+    if features not in FEATURES:
+        raise InvalidArgument(f"features must be one of {FEATURES}, got {features!r}")
+    if not 0.0 < threshold <= 1.0:
+        raise InvalidArgument(f"threshold must be in (0, 1], got {threshold}; e.g. 0.95")
+    perts = dict(perturbations or {})
+    if "none" in perts:
+        raise InvalidArgument("perturbation label 'none' is reserved for clean inputs; rename it")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    device = _model_device(model)
+    keys = [("clean", "none")]
+    for label, (kind, _fn) in perts.items():
+        keys += [(kind, label), (f"change_{kind}", label)]
+    accs: dict[tuple[str, str, str], StreamingCovariance] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        for x, y in tqdm(batches, desc="dimensionality", disable=not progress, leave=False):
+            x, y = x.to(device), y.to(device)
+            xps = {label: fn(x, y).detach() for label, (_k, fn) in perts.items()}
+            clean = _layer_features(model, x, layers, features)
+            if not accs:
+                for name, f in clean.items():
+                    idx = feature_subset(f.shape[1], max_features, gen)
+                    for kind, label in keys:
+                        accs[(name, kind, label)] = StreamingCovariance(
+                            f.shape[1], index=idx, device=f.device
+                        )
+            for name, f in clean.items():
+                accs[(name, "clean", "none")].update(f)
+            for label, (kind, _fn) in perts.items():
+                pert = _layer_features(model, xps[label], layers, features)
+                for name, f in pert.items():
+                    accs[(name, kind, label)].update(f)
+                    accs[(name, f"change_{kind}", label)].update(f - clean[name])
+            _check_budget(accs, max_memory_gib)
+    finally:
+        model.train(was_training)
+    if not accs:
+        raise InvalidArgument("no batches given to layer_dimensionality; pass a non-empty iterable")
+    return _records(accs, threshold)
+
+
+def _records(
+    accs: Mapping[tuple[str, str, str], StreamingCovariance], threshold: float
+) -> list[dict]:
+    out = []
+    for (layer, kind, label), acc in accs.items():
+        eig = acc.eigenvalues()
+        for measure, value in (
+            (_measure_name(threshold), float(components_for_variance(eig, threshold))),
+            ("participation_ratio", participation_ratio_of(eig)),
+        ):
+            out.append(
+                {
+                    "layer": layer,
+                    "input_kind": kind,
+                    "perturbation": label,
+                    "measure": measure,
+                    "value": value,
+                }
+            )
+    return out

@@ -1,0 +1,313 @@
+"""Input-unit gradients and their variability (Leavitt & Morcos 2020, "Input-unit gradients").
+
+For an input ``x`` and a unit ``u`` (one channel of a recorded layer, averaged over its spatial
+positions, :mod:`selrob.units`), ``g_u(x) = d a_u(x) / d x`` has the shape of ``x``. The model
+runs in eval mode, so BatchNorm is a fixed affine map and samples are independent: the gradient
+of ``sum_i a_u(x_i)`` w.r.t. the batch holds every per-sample gradient, one backward per unit.
+
+Two routes compute the same gradients: ``method="loop"`` (one forward with the graph kept,
+then one ``autograd.grad`` per unit) and ``method="vmap"`` (``torch.func.vjp`` per layer,
+vmapped over one-hot cotangents in chunks of units). ``benchmarks/analyses.py`` times both;
+the loop is the default because it was faster on CPU (the vmapped backward runs the
+convolutions on ``units x batch`` images and re-runs the forward per layer).
+
+Variability (PAPER.md leaves the statistic open; the paper's words are "more variable across
+samples and across units"). Per layer we report, for gradient vectors ``g[u, n]``:
+
+- ``across_samples_dissimilarity``: for each unit, the mean pairwise cosine dissimilarity
+  ``1 - cos(g[u, i], g[u, j])`` over pairs of samples ``i != j``, averaged over units;
+- ``across_units_dissimilarity``: for each sample, the same over pairs of units, averaged
+  over samples;
+- ``across_samples_norm_cv`` / ``across_units_norm_cv``: the coefficient of variation
+  (population std / mean) of the gradient L2 norms across samples (per unit) or across units
+  (per sample), averaged over units or samples.
+
+The dissimilarities capture *direction* (which input pixels a unit is sensitive to), the CVs
+*magnitude*; a raw variance of gradient entries would mix both and scale with the network's
+gain, so it is not reported. Mean pairwise cosines use unit vectors ``v``:
+``mean_{i != j} cos = (||sum_i v_i||^2 - m) / (m (m - 1))``, so nothing is ``O(n^2)``. A zero
+gradient (unit inactive at that input) has no direction: it is left out of the cosine
+statistics (units or samples with fewer than two non-zero gradients are skipped) but counts
+as norm 0 in the CVs. A statistic with nothing to average is NaN. Units can be subsampled per
+layer (``max_units``, seeded) to bound the cost, which is ``units x backward`` per layer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from selrob.errors import InvalidArgument
+from selrob.units import UnitRecorder, unit_layer_names
+
+__all__ = [
+    "METHODS",
+    "STATISTICS",
+    "GradientVariability",
+    "gradient_variability",
+    "input_unit_gradients",
+    "variability_from_gradients",
+]
+
+METHODS = ("loop", "vmap")
+STATISTICS = (
+    "across_samples_dissimilarity",
+    "across_units_dissimilarity",
+    "across_samples_norm_cv",
+    "across_units_norm_cv",
+)
+
+
+class _Stop(Exception):
+    """Raised by a hook once every requested layer is recorded (skips the rest of the forward)."""
+
+
+def _record(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Forward ``x`` and return ``{name: (N, U) spatial-mean activations}`` with the graph."""
+    modules = dict(model.named_modules())
+    with UnitRecorder(model, ",".join(names)) as rec:
+        handles = []
+
+        def stop(*_: object) -> None:
+            if all(n in rec.acts for n in names):
+                raise _Stop
+
+        try:
+            handles = [modules[n].register_forward_hook(stop) for n in names]
+            model(x)
+        except _Stop:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+    return {n: rec.acts[n] for n in names}
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise InvalidArgument(f"method must be one of {METHODS}, got {method!r}")
+
+
+def _grads_loop(model: nn.Module, x: torch.Tensor, units: dict[str, torch.Tensor]):  # noqa: ANN202
+    """Yield ``(layer, j, (B, *x.shape[1:]))`` for unit ``units[layer][j]``: one forward for
+    all layers (graph kept), then one backward per unit."""
+    xx = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        acts = _record(model, xx, list(units))
+        todo = [(name, j, u) for name, us in units.items() for j, u in enumerate(us.tolist())]
+        for i, (name, j, u) in enumerate(todo):
+            (g,) = torch.autograd.grad(acts[name][:, u].sum(), xx, retain_graph=i + 1 < len(todo))
+            yield name, j, g
+
+
+def _grads_vmap(
+    model: nn.Module, x: torch.Tensor, layer: str, units: torch.Tensor, chunk_size: int
+):  # noqa: ANN202
+    """Same as :func:`_grads_loop` via ``torch.func.vjp`` vmapped over one-hot cotangents."""
+
+    def f(inp: torch.Tensor) -> torch.Tensor:
+        return _record(model, inp, [layer])[layer][:, units.to(inp.device)]
+
+    # An outer no_grad stops ordinary autograd from also tracing the weights; the transform
+    # itself ignores it (torch.func docs, "grad inside torch.no_grad").
+    with torch.no_grad():
+        out, vjp_fn = torch.func.vjp(f, x.detach())
+        k = len(units)
+        for start in range(0, k, chunk_size):
+            stop = min(start + chunk_size, k)
+            cot = torch.zeros(stop - start, *out.shape, dtype=out.dtype, device=out.device)
+            cot[torch.arange(stop - start), :, torch.arange(start, stop)] = 1.0
+            (grads,) = torch.func.vmap(vjp_fn)(cot)
+            for j in range(stop - start):
+                yield start + j, grads[j]
+
+
+def _unit_grads(model, x, units, method, chunk_size):  # noqa: ANN001, ANN202
+    """Yield ``(layer, j, grads (B, ...))`` for every ``units[layer][j]`` by either route."""
+    if method == "loop":
+        yield from _grads_loop(model, x, units)
+        return
+    for name, us in units.items():
+        for j, g in _grads_vmap(model, x, name, us, chunk_size):
+            yield name, j, g
+
+
+def input_unit_gradients(
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str,
+    units: Sequence[int] | torch.Tensor | None = None,
+    *,
+    method: str = "loop",
+    chunk_size: int = 16,
+) -> torch.Tensor:
+    """``d a_u(x_n) / d x_n`` for the units ``units`` (default: all) of module ``layer``.
+
+    x: (N, C, H, W) float. Returns ``(U, N, C, H, W)`` in x's dtype. The model is put in eval
+    mode for the call (restored afterwards); its parameters are left untouched.
+    """
+    _check_method(method)
+    was_training = model.training
+    model.eval()
+    try:
+        if units is None:
+            units = torch.arange(_record(model, x[:1], [layer])[layer].shape[1])
+        units = torch.as_tensor(units, dtype=torch.long)
+        out = torch.empty(len(units), *x.shape, dtype=x.dtype, device=x.device)
+        for _name, j, g in _unit_grads(model, x, {layer: units}, method, chunk_size):
+            out[j] = g
+        return out
+    finally:
+        model.train(was_training)
+
+
+class GradientVariability:
+    """Streams a layer's gradients chunk by chunk of samples and unit by unit (float64).
+
+    Per chunk: :meth:`begin_chunk` (``B`` samples), :meth:`add` each unit's ``(B, P)``
+    gradients, :meth:`end_chunk`. Memory ``O(U P + B P)``; :meth:`statistics` gives the four
+    values of the module docstring.
+    """
+
+    def __init__(
+        self, num_units: int, num_features: int, device: torch.device | None = None
+    ) -> None:
+        kw = {"dtype": torch.float64, "device": device}
+        self.dir_sum = torch.zeros(num_units, num_features, **kw)  # sum over samples of g/|g|
+        self.nonzero = torch.zeros(num_units, **kw)
+        self.norm1 = torch.zeros(num_units, **kw)
+        self.norm2 = torch.zeros(num_units, **kw)
+        self.n_samples = 0
+        self.num_units = num_units
+        self.units_dissim: list[torch.Tensor] = []  # per-sample values, NaN when undefined
+        self.units_cv: list[torch.Tensor] = []
+        self._chunk: tuple[torch.Tensor, ...] | None = None
+
+    def begin_chunk(self, batch: int) -> None:
+        kw = {"dtype": torch.float64, "device": self.dir_sum.device}
+        p = self.dir_sum.shape[1]
+        self._chunk = (torch.zeros(batch, p, **kw), *(torch.zeros(batch, **kw) for _ in range(3)))
+
+    def add(self, unit: int, grads: torch.Tensor) -> None:
+        """Gradients of unit ``unit`` for the chunk's samples: ``(B, P)`` (or ``(B, ...)``)."""
+        g = grads.detach().flatten(1).to(self.dir_sum.device, torch.float64)
+        r = g.norm(dim=1)
+        v = g / r.clamp(min=torch.finfo(torch.float64).tiny).unsqueeze(1)
+        v[r == 0] = 0.0
+        nz = (r > 0).to(torch.float64)
+        self.dir_sum[unit] += v.sum(0)
+        self.nonzero[unit] += nz.sum()
+        self.norm1[unit] += r.sum()
+        self.norm2[unit] += (r * r).sum()
+        s_dir, s_nz, s_r1, s_r2 = self._chunk
+        s_dir += v
+        s_nz += nz
+        s_r1 += r
+        s_r2 += r * r
+
+    def end_chunk(self) -> None:
+        s_dir, s_nz, s_r1, s_r2 = self._chunk
+        self.n_samples += s_dir.shape[0]
+        self.units_dissim.append(1.0 - _mean_pairwise_cos(s_dir, s_nz))
+        self.units_cv.append(_cv(s_r1, s_r2, self.num_units))
+        self._chunk = None
+
+    def statistics(self) -> dict[str, float]:
+        per_unit_dissim = 1.0 - _mean_pairwise_cos(self.dir_sum, self.nonzero)
+        return {
+            "across_samples_dissimilarity": _nanmean(per_unit_dissim),
+            "across_units_dissimilarity": _nanmean(torch.cat(self.units_dissim)),
+            "across_samples_norm_cv": _nanmean(_cv(self.norm1, self.norm2, self.n_samples)),
+            "across_units_norm_cv": _nanmean(torch.cat(self.units_cv)),
+        }
+
+
+def _mean_pairwise_cos(dir_sum: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """``(||sum v||^2 - m) / (m (m - 1))`` per row; NaN where ``m < 2``."""
+    val = ((dir_sum * dir_sum).sum(1) - m) / (m * (m - 1)).clamp(min=1)
+    return torch.where(m >= 2, val, torch.full_like(val, math.nan))
+
+
+def _cv(s1: torch.Tensor, s2: torch.Tensor, n: int) -> torch.Tensor:
+    mean = s1 / n
+    std = (s2 / n - mean * mean).clamp(min=0).sqrt()
+    return torch.where(mean > 0, std / mean.clamp(min=1e-300), torch.full_like(mean, math.nan))
+
+
+def _nanmean(v: torch.Tensor) -> float:
+    ok = ~torch.isnan(v)
+    return float(v[ok].mean()) if bool(ok.any()) else math.nan
+
+
+def variability_from_gradients(
+    grads: torch.Tensor, batch_size: int | None = None
+) -> dict[str, float]:
+    """The four statistics of gradients ``(U, N, ...)`` held in memory (streamed in chunks)."""
+    if grads.dim() < 3:
+        raise InvalidArgument(f"grads must be (U, N, ...), got shape {tuple(grads.shape)}")
+    u, n = grads.shape[:2]
+    acc = GradientVariability(u, grads[0, 0].numel(), grads.device)
+    step = batch_size or n
+    for s in range(0, n, step):
+        acc.begin_chunk(min(step, n - s))
+        for j in range(u):
+            acc.add(j, grads[j, s : s + step])
+        acc.end_chunk()
+    return acc.statistics()
+
+
+def gradient_variability(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    layers: str = "default",
+    method: str = "loop",
+    batch_size: int = 100,
+    max_units: int | None = None,
+    chunk_size: int = 16,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Input-unit gradient variability of every recorded layer for the inputs ``x``.
+
+    x: (N, C, H, W) float in [0, 1] (on the model's device), processed ``batch_size`` samples
+    at a time. ``max_units``: per layer, use a random subset of that many units (drawn from
+    ``generator``, a fresh one seeded 0 by default). Returns tidy records
+    ``{"layer", "statistic", "value"}`` for the four :data:`STATISTICS`.
+    """
+    _check_method(method)
+    if x.shape[0] < 2 or batch_size < 1:
+        raise InvalidArgument("gradient variability needs at least 2 samples and batch_size >= 1")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    names = unit_layer_names(model, layers)
+    was_training = model.training
+    model.eval()
+    try:
+        counts = {k: v.shape[1] for k, v in _record(model, x[:1].detach(), names).items()}
+        chosen = {}
+        for name in names:
+            perm = torch.randperm(counts[name], generator=gen)
+            chosen[name] = (
+                perm[:max_units].sort().values if max_units else torch.arange(counts[name])
+            )
+        accs = {n: GradientVariability(len(chosen[n]), x[0].numel(), x.device) for n in names}
+        starts = range(0, x.shape[0], batch_size)
+        for s in tqdm(starts, desc="gradients", disable=not progress, leave=False):
+            xb = x[s : s + batch_size]
+            for acc in accs.values():
+                acc.begin_chunk(xb.shape[0])
+            for name, j, g in _unit_grads(model, xb, chosen, method, chunk_size):
+                accs[name].add(j, g)
+            for acc in accs.values():
+                acc.end_chunk()
+    finally:
+        model.train(was_training)
+    return [
+        {"layer": name, "statistic": stat, "value": value}
+        for name in names
+        for stat, value in accs[name].statistics().items()
+    ]
