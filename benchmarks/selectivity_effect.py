@@ -30,11 +30,26 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for alpha in (float(s) for s in a.alphas.split(",")):
-            spec = TrainSpec(alpha=alpha, epochs=a.epochs, limit_train=a.limit_train, limit_test=a.limit_test, width=a.width)
+            spec = TrainSpec(
+                alpha=alpha,
+                epochs=a.epochs,
+                limit_train=a.limit_train,
+                limit_test=a.limit_test,
+                width=a.width,
+            )
             t0 = time.perf_counter()
             res = ensure_trained(spec, Path(tmp), Runtime(device=a.device, quiet=True))
-            rows.append((alpha, res.metrics["test_accuracy"], res.metrics["mean_selectivity"], time.perf_counter() - t0))
-    print(f"fashion-mnist resnet20 (width {a.width}), {a.epochs} epochs on {a.limit_train} examples; test n={a.limit_test}")
+            rows.append(
+                (
+                    alpha,
+                    res.metrics["test_accuracy"],
+                    res.metrics["mean_selectivity"],
+                    time.perf_counter() - t0,
+                )
+            )
+    print(
+        f"fashion-mnist resnet20 (width {a.width}), {a.epochs} epochs on {a.limit_train} examples; test n={a.limit_test}"
+    )
     print(f"{'alpha':>7} {'test acc':>9} {'mean SI':>8} {'seconds':>8}")
     for alpha, acc, si, sec in rows:
         print(f"{alpha:7g} {acc:9.4f} {si:8.4f} {sec:8.1f}")

@@ -20,7 +20,9 @@ from selrob.selectivity import regularized_loss
 from selrob.units import UnitRecorder
 
 
-def bench(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, alpha: float | None) -> float:
+def bench(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, alpha: float | None
+) -> float:
     """Images/s of ``steps`` SGD steps; alpha None = plain CE without hooks."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
@@ -67,10 +69,14 @@ def main() -> None:
         base.append(bench(model, x, y, a.steps, None))
         reg.append(bench(model, x, y, a.steps, -1.0))
     b, r = max(base), max(reg)
-    print(f"{a.model} {a.channels}x{a.size}x{a.size} batch {a.batch} on {device} ({torch.get_num_threads()} threads)")
+    print(
+        f"{a.model} {a.channels}x{a.size}x{a.size} batch {a.batch} on {device} ({torch.get_num_threads()} threads)"
+    )
     print(f"  plain CE, no hooks (baseline): {b:8.1f} images/s")
     print(f"  CE - alpha*SI with hooks:      {r:8.1f} images/s")
-    print(f"  ratio regularised/baseline: {r / b:.3f}  (overhead {100 * (b / r - 1):.1f}% of a step)")
+    print(
+        f"  ratio regularised/baseline: {r / b:.3f}  (overhead {100 * (b / r - 1):.1f}% of a step)"
+    )
 
 
 if __name__ == "__main__":

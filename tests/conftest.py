@@ -31,7 +31,9 @@ def synthetic_images(n: int, size: int, channels: int, seed: int) -> tuple[np.nd
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.uint8)
     yy, xx = np.mgrid[0:size, 0:size]
-    centres = [(size * (0.25 + 0.5 * (c % 2)), size * (0.1 + 0.8 * (c // 2) / 4)) for c in range(10)]
+    centres = [
+        (size * (0.25 + 0.5 * (c % 2)), size * (0.1 + 0.8 * (c // 2) / 4)) for c in range(10)
+    ]
     imgs = np.empty((n, channels, size, size), dtype=np.uint8)
     for i, c in enumerate(labels):
         cy, cx = centres[c]

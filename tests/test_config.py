@@ -7,7 +7,16 @@ import dataclasses
 
 import pytest
 
-from selrob.config import EvalSpec, TrainSpec, add_arguments, canonical_json, coerce, from_args, from_dict, spec_hash
+from selrob.config import (
+    EvalSpec,
+    TrainSpec,
+    add_arguments,
+    canonical_json,
+    coerce,
+    from_args,
+    from_dict,
+    spec_hash,
+)
 from selrob.errors import InvalidArgument
 from selrob.presets import resolve
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import make_idx_dir, synthetic_images, write_idx
 from PIL import Image
 
-from conftest import make_idx_dir, synthetic_images, write_idx
 from selrob.data import augment_crop_flip, batches, dataset_info, load_dataset
 from selrob.errors import DatasetNotFound, MalformedData, UnknownName
 
@@ -70,7 +70,12 @@ def test_cifar_python_and_restricted_unpickler(tmp_path: Path) -> None:
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     data, labels = _cifar_arrays(5, 1)
-    batch = {b"batch_label": b"testing", b"labels": labels.tolist(), b"data": data, b"filenames": [b"a.png"] * 5}
+    batch = {
+        b"batch_label": b"testing",
+        b"labels": labels.tolist(),
+        b"data": data,
+        b"filenames": [b"a.png"] * 5,
+    }
     (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=2))
     ds = load_dataset("cifar10", "test", tmp_path)
     np.testing.assert_array_equal(ds.images.numpy().reshape(5, -1), data)
@@ -97,7 +102,9 @@ def test_tinyimagenet_layout(tmp_path: Path) -> None:
     for w in wnids:
         (root / "train" / w / "images").mkdir(parents=True)
         for i in range(3):
-            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(root / "train" / w / "images" / f"{w}_{i}.JPEG")
+            Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
+                root / "train" / w / "images" / f"{w}_{i}.JPEG"
+            )
     (root / "val" / "images").mkdir(parents=True)
     lines = []
     for i, w in enumerate(["n02", "n01", "n02"]):
@@ -119,7 +126,17 @@ def test_batches_are_float_unit_range_and_seeded(idx_dir: Path) -> None:
     x, y = next(batches(ds, 32))
     assert x.dtype == torch.float32 and 0 <= float(x.min()) and float(x.max()) <= 1
     torch.testing.assert_close(x, ds.images[:32].float() / 255)
-    order = lambda s: torch.cat([y for _, y in batches(ds, 64, shuffle=True, generator=torch.Generator().manual_seed(s))])  # noqa: E731
+
+    def order(s):
+        return torch.cat(
+            [
+                y
+                for _, y in batches(
+                    ds, 64, shuffle=True, generator=torch.Generator().manual_seed(s)
+                )
+            ]
+        )  # noqa: E731
+
     assert torch.equal(order(0), order(0)) and not torch.equal(order(0), order(1))
     assert sorted(order(0).tolist()) == sorted(ds.labels.tolist())
 

@@ -38,7 +38,22 @@ def runs(idx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("e2e")
     (root / "sweep.toml").write_text(SWEEP)
     out = root / "runs"
-    assert main(["sweep", str(root / "sweep.toml"), "--out", str(out), "--data-dir", str(idx_dir), "--device", "cpu", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(root / "sweep.toml"),
+                "--out",
+                str(out),
+                "--data-dir",
+                str(idx_dir),
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert main(["results", str(out)]) == 0
     assert main(["report", str(out)]) == 0
     return out
@@ -53,9 +68,24 @@ def test_results_table_has_every_run_and_metric(runs: Path) -> None:
     assert (runs / "results.parquet").stat().st_size > 0
 
 
-def test_rerunning_the_sweep_skips_everything(runs: Path, idx_dir: Path, capsys: pytest.CaptureFixture) -> None:
+def test_rerunning_the_sweep_skips_everything(
+    runs: Path, idx_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
     before = {p: p.stat().st_mtime_ns for p in runs.glob("*/metrics.json")}
-    assert main(["sweep", str(runs.parent / "sweep.toml"), "--out", str(runs), "--data-dir", str(idx_dir), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(runs.parent / "sweep.toml"),
+                "--out",
+                str(runs),
+                "--data-dir",
+                str(idx_dir),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "3 skipped" in capsys.readouterr().out
     assert before == {p: p.stat().st_mtime_ns for p in runs.glob("*/metrics.json")}
 
@@ -67,13 +97,21 @@ def test_report_in_chromium_has_every_figure(runs: Path, tmp_path: Path) -> None
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip("no /usr/bin/chromium (make test installs Debian's chromium as root)")
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+    ]
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(html.as_uri())
-            widths = page.eval_on_selector_all("img[data-figure]", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+            widths = page.eval_on_selector_all(
+                "img[data-figure]", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
+            )
             skipped = page.eval_on_selector_all("[data-skipped]", "els => els.length")
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:

@@ -14,7 +14,23 @@ from selrob.cli import main
 @pytest.fixture(scope="module")
 def run_dir(idx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    assert main(["train", "--model", "small_cnn", "--epochs", "2", "--data-dir", str(idx_dir), "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "small_cnn",
+                "--epochs",
+                "2",
+                "--data-dir",
+                str(idx_dir),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return next(out.glob("*/"))
 
 
@@ -31,8 +47,12 @@ def test_evaluate_all_sections(run_dir: Path, idx_dir: Path, capsys: pytest.Capt
     assert m["status"] == "complete" and len(m["epochs"]) == 2
     assert ev["n_test"] == 64 and 0 <= ev["clean_accuracy"] <= 1
     assert set(ev["selectivity"]["per_layer"]) == {"stem", "block1", "block2"}
-    assert {(r["corruption"], r["severity"]) for r in ev["corruptions"]} == {(c, s) for c in ("contrast", "impulse_noise") for s in (1, 5)}
-    assert {(r["attack"], r["epsilon"]) for r in ev["attacks"]} == {(a, e) for a in ("fgsm", "pgd") for e in (0, 0.05, 0.1)}
+    assert {(r["corruption"], r["severity"]) for r in ev["corruptions"]} == {
+        (c, s) for c in ("contrast", "impulse_noise") for s in (1, 5)
+    }
+    assert {(r["attack"], r["epsilon"]) for r in ev["attacks"]} == {
+        (a, e) for a in ("fgsm", "pgd") for e in (0, 0.05, 0.1)
+    }
     for r in ev["attacks"]:
         if r["epsilon"] == 0:
             assert r["accuracy"] == pytest.approx(ev["clean_accuracy"])
@@ -55,8 +75,21 @@ def test_evaluate_all_sections(run_dir: Path, idx_dir: Path, capsys: pytest.Capt
         (["--analyses", "saliency"], "saliency"),
     ],
 )
-def test_bad_evaluate_input(run_dir: Path, idx_dir: Path, extra: list[str], match: str, capsys: pytest.CaptureFixture) -> None:
-    code = main(["evaluate", str(run_dir), "--data-dir", str(idx_dir), "--quiet", "--limit-test", "16", *extra])
+def test_bad_evaluate_input(
+    run_dir: Path, idx_dir: Path, extra: list[str], match: str, capsys: pytest.CaptureFixture
+) -> None:
+    code = main(
+        [
+            "evaluate",
+            str(run_dir),
+            "--data-dir",
+            str(idx_dir),
+            "--quiet",
+            "--limit-test",
+            "16",
+            *extra,
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and match in err[0], err
 

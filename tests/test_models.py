@@ -32,7 +32,9 @@ def test_resnet_plans() -> None:
     r18 = build_model("resnet18", 3, 200)
     assert len(r18.unit_layers) == 1 + 8
     assert unit_counts(r18, torch.rand(1, 3, 64, 64))["layer4.1"] == 512
-    assert unit_counts(build_model("resnet20", 1, 10, width=2), torch.rand(1, 1, 28, 28))["stem"] == 32
+    assert (
+        unit_counts(build_model("resnet20", 1, 10, width=2), torch.rand(1, 1, 28, 28))["stem"] == 32
+    )
 
 
 def test_normalize_is_first_module() -> None:
@@ -43,7 +45,9 @@ def test_normalize_is_first_module() -> None:
 
 
 def test_unit_patterns_on_any_module() -> None:
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.LazyLinear(3)
+    )
     assert unit_layer_names(net, "1") == ["1"]
     with pytest.raises(Exception, match="unit"):
         unit_layer_names(net, "default")

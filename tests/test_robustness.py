@@ -62,7 +62,9 @@ def test_corruption_accuracy_matches_hand_computation(idx_dir: Path) -> None:
         == [r for r in recs if r["corruption"] == "gaussian_noise" and r["severity"] == 5][0]
     )
     s = summarize_corruptions(recs)
-    assert s["corruption_drop"] == pytest.approx(clean - np.mean([r["accuracy"] for r in recs[1:]]), abs=1e-6)
+    assert s["corruption_drop"] == pytest.approx(
+        clean - np.mean([r["accuracy"] for r in recs[1:]]), abs=1e-6
+    )
 
 
 def _fake_cifar_c(root: Path, n: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +101,9 @@ def test_tinyimagenet_c_layout(tmp_path: Path) -> None:
         Image.new("RGB", (64, 64), (40 * (i + 1), 0, 0)).save(d / "a.JPEG", quality=85)
     ds = load_tinyimagenet_c(tmp_path, "fog", 3, None, ("a", "b"))
     assert ds.labels.tolist() == [0, 1] and ds.images.shape == (2, 3, 64, 64)
-    assert abs(float(ds.images[1, 0].float().mean()) - 40) < 3  # n02 (red 40) is the second sorted wnid
+    assert (
+        abs(float(ds.images[1, 0].float().mean()) - 40) < 3
+    )  # n02 (red 40) is the second sorted wnid
     assert abs(float(ds.images[0, 0].float().mean()) - 80) < 3
     with pytest.raises(DatasetNotFound, match="fog/4"):
         load_tinyimagenet_c(tmp_path, "fog", 4, None, ("a", "b"))

@@ -39,7 +39,9 @@ def test_hand_worked_example() -> None:
     # unit 0: means (4, 1, 1) -> mu_max 4, mu_-max 1 -> (4-1)/(4+1) = 0.6
     # unit 1: means (0, 0, 2) -> 2, 0 -> 1.0 ; unit 2: (3, 3, 3) -> 0 ; unit 3: dead -> 0
     means = torch.tensor([[4.0, 0.0, 3.0, 0.0], [1.0, 0.0, 3.0, 0.0], [1.0, 2.0, 3.0, 0.0]])
-    torch.testing.assert_close(selectivity_index(means), torch.tensor([0.6, 1.0, 0.0, 0.0]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        selectivity_index(means), torch.tensor([0.6, 1.0, 0.0, 0.0]), atol=1e-6, rtol=0
+    )
 
 
 def test_properties() -> None:
@@ -52,7 +54,9 @@ def test_class_means_one_op_and_absent_classes() -> None:
     acts = torch.tensor([[1.0, 2.0], [3.0, 4.0], [10.0, 0.0]])
     y = torch.tensor([0, 0, 2])
     means, present = class_means(acts, y, 4)
-    torch.testing.assert_close(means, torch.tensor([[2.0, 3.0], [0.0, 0.0], [10.0, 0.0], [0.0, 0.0]]))
+    torch.testing.assert_close(
+        means, torch.tensor([[2.0, 3.0], [0.0, 0.0], [10.0, 0.0], [0.0, 0.0]])
+    )
     assert present.tolist() == [True, False, True, False]
     # absent classes are left out: only classes 0 and 2 count
     si = selectivity_index(means, present)
@@ -70,7 +74,9 @@ def test_network_mean_of_layer_means_and_accumulator_matches_batch() -> None:
     acts = {"a": torch.rand(200, 8, generator=g), "b": torch.rand(200, 3, generator=g) ** 3}
     y = torch.randint(0, 10, (200,), generator=g)
     per = layer_selectivity(acts, y, 10)
-    expected_net = np.mean([numpy_si(_np_means(a.numpy(), y.numpy())).mean() for a in acts.values()])
+    expected_net = np.mean(
+        [numpy_si(_np_means(a.numpy(), y.numpy())).mean() for a in acts.values()]
+    )
     assert float(network_selectivity(per)) == pytest.approx(expected_net, rel=1e-6)
     acc = SelectivityAccumulator(10)
     for s in range(0, 200, 64):  # uneven batches

@@ -28,7 +28,10 @@ def _spec(**kw: object) -> TrainSpec:
 
 
 def _strip(metrics: dict) -> dict:
-    return {**metrics, "epochs": [{k: v for k, v in e.items() if k != "seconds"} for e in metrics["epochs"]]}
+    return {
+        **metrics,
+        "epochs": [{k: v for k, v in e.items() if k != "seconds"} for e in metrics["epochs"]],
+    }
 
 
 def test_alpha_zero_equals_plain_ce_training_step(idx_dir: Path) -> None:
@@ -85,7 +88,9 @@ def test_resume_after_sigkill_equals_uninterrupted(idx_dir: Path, tmp_path: Path
     assert _strip(m_ref) == _strip(m_res)
 
 
-def test_nonfinite_loss_marks_run_failed(idx_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_nonfinite_loss_marks_run_failed(
+    idx_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     code = main(["train", "--model", "small_cnn", "--epochs", "2", "--alpha", "1e38", "--lr", "1",
                  "--data-dir", str(idx_dir), "--out", str(tmp_path), "--quiet"])  # fmt: skip
     assert code == 3
@@ -104,20 +109,48 @@ def test_nonfinite_loss_marks_run_failed(idx_dir: Path, tmp_path: Path, capsys: 
         (["--alpha", "nan"], "finite"),
     ],
 )
-def test_bad_input_one_line_no_run_dir(extra: list[str], match: str, idx_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code = main(["train", "--data-dir", str(idx_dir), "--out", str(tmp_path / "runs"), "--quiet", *extra])
+def test_bad_input_one_line_no_run_dir(
+    extra: list[str], match: str, idx_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code = main(
+        ["train", "--data-dir", str(idx_dir), "--out", str(tmp_path / "runs"), "--quiet", *extra]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and match in err[0], err
     assert not list((tmp_path / "runs").glob("*/")) if (tmp_path / "runs").exists() else True
 
 
-def test_missing_data_and_unwritable_out(tmp_path: Path, idx_dir: Path, capsys: pytest.CaptureFixture) -> None:
-    code = main(["train", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "runs"), "--quiet", "--epochs", "1"])
+def test_missing_data_and_unwritable_out(
+    tmp_path: Path, idx_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code = main(
+        [
+            "train",
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--epochs",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "dataset-fashion-mnist" in err and str(tmp_path / "nowhere") in err
     assert not list((tmp_path / "runs").glob("*/"))  # nothing half-written
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code = main(["train", "--data-dir", str(idx_dir), "--out", str(blocker / "runs"), "--quiet", "--epochs", "1"])
+    code = main(
+        [
+            "train",
+            "--data-dir",
+            str(idx_dir),
+            "--out",
+            str(blocker / "runs"),
+            "--quiet",
+            "--epochs",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "writable" in err and len(err.strip().splitlines()) == 1

@@ -20,7 +20,15 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
 
     rt = from_args(Runtime, ns)
     sweep = load_sweep(resolve_sweep_path(ns.sweep_file))
-    report = run_sweep(sweep, Path(ns.out), rt, executor=ns.executor, jobs=ns.jobs, ray_address=ns.ray_address, progress=not rt.quiet)
+    report = run_sweep(
+        sweep,
+        Path(ns.out),
+        rt,
+        executor=ns.executor,
+        jobs=ns.jobs,
+        ray_address=ns.ray_address,
+        progress=not rt.quiet,
+    )
     print(_sweep_summary(report))
     return 0 if not _failures(report) else 1
 
@@ -33,7 +41,9 @@ def _sweep_summary(report: Any) -> str:
     counts: dict[str, int] = {}
     for r in report.runs:
         counts[r.status] = counts.get(r.status, 0) + 1
-    lines = [f"sweep: {len(report.runs)} runs ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})"]
+    lines = [
+        f"sweep: {len(report.runs)} runs ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})"
+    ]
     lines += [f"  failed alpha={r.alpha:g} seed={r.seed}: {r.error}" for r in _failures(report)]
     return "\n".join(lines)
 
@@ -65,7 +75,15 @@ def cmd_corrupt(ns: argparse.Namespace) -> int:
 
     rt = from_args(Runtime, ns)
     names = [n for n in ns.corruptions.split(",") if n] if ns.corruptions != "all" else None
-    files = export_corrupted_set(ns.dataset, Path(ns.out), data_dir=rt.data_dir, limit=ns.limit, seed=ns.seed, corruptions=names, progress=not rt.quiet)
+    files = export_corrupted_set(
+        ns.dataset,
+        Path(ns.out),
+        data_dir=rt.data_dir,
+        limit=ns.limit,
+        seed=ns.seed,
+        corruptions=names,
+        progress=not rt.quiet,
+    )
     print(f"wrote {len(files)} corruption files and labels.npy to {ns.out}")
     return 0
 
@@ -74,37 +92,79 @@ def cmd_show(ns: argparse.Namespace) -> int:
     from selrob.exports import corruption_grid
 
     rt = from_args(Runtime, ns)
-    print(f"wrote {corruption_grid(ns.dataset, Path(ns.out), data_dir=rt.data_dir, index=ns.index, seed=ns.seed)}")
+    print(
+        f"wrote {corruption_grid(ns.dataset, Path(ns.out), data_dir=rt.data_dir, index=ns.index, seed=ns.seed)}"
+    )
     return 0
 
 
 def register_more(add: Add) -> None:
     """Register the subcommands implemented in later layers."""
     sp = add("sweep", cmd_sweep, "train and evaluate an alpha x seed grid described by a TOML file")
-    sp.add_argument("sweep_file", help="sweep definition (TOML), or a built-in name: demo, paper-cifar10, paper-tinyimagenet")
-    sp.add_argument("--out", required=True, help="RUNS_DIR: one run directory per (alpha, seed) goes here")
-    sp.add_argument("--executor", choices=["local", "ray"], default="local", help="where runs execute [default: local]")
-    sp.add_argument("--jobs", type=int, default=1, help="local executor: runs at a time [default: 1]")
-    sp.add_argument("--ray-address", default=None, help="ray executor: HOST:PORT of a cluster [default: start a local Ray]")
+    sp.add_argument(
+        "sweep_file",
+        help="sweep definition (TOML), or a built-in name: demo, paper-cifar10, paper-tinyimagenet",
+    )
+    sp.add_argument(
+        "--out", required=True, help="RUNS_DIR: one run directory per (alpha, seed) goes here"
+    )
+    sp.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="where runs execute [default: local]",
+    )
+    sp.add_argument(
+        "--jobs", type=int, default=1, help="local executor: runs at a time [default: 1]"
+    )
+    sp.add_argument(
+        "--ray-address",
+        default=None,
+        help="ray executor: HOST:PORT of a cluster [default: start a local Ray]",
+    )
     add_arguments(sp, Runtime)
 
-    sp = add("results", cmd_results, "collect every run of RUNS_DIR into results.csv / .parquet and print a summary")
+    sp = add(
+        "results",
+        cmd_results,
+        "collect every run of RUNS_DIR into results.csv / .parquet and print a summary",
+    )
     sp.add_argument("runs_dir")
 
-    sp = add("report", cmd_report, "write RUNS_DIR/report.html redrawing the paper's figures with statistics")
+    sp = add(
+        "report",
+        cmd_report,
+        "write RUNS_DIR/report.html redrawing the paper's figures with statistics",
+    )
     sp.add_argument("runs_dir")
     sp.add_argument("--out", default=None, help="HTML path [default: RUNS_DIR/report.html]")
 
     for name, fn, help_ in (
-        ("corrupt", cmd_corrupt, "write a corrupted test set in the CIFAR-10-C layout (<corruption>.npy + labels.npy)"),
-        ("show-corruptions", cmd_show, "draw one test image under every corruption and severity (PNG)"),
+        (
+            "corrupt",
+            cmd_corrupt,
+            "write a corrupted test set in the CIFAR-10-C layout (<corruption>.npy + labels.npy)",
+        ),
+        (
+            "show-corruptions",
+            cmd_show,
+            "draw one test image under every corruption and severity (PNG)",
+        ),
     ):
         sp = add(name, fn, help_)
-        sp.add_argument("--dataset", default="fashion-mnist", help="dataset name [default: fashion-mnist]")
-        sp.add_argument("--out", required=True, help="output directory (corrupt) or PNG path (show-corruptions)")
-        sp.add_argument("--seed", type=int, default=0, help="seed of the corruption noise [default: 0]")
+        sp.add_argument(
+            "--dataset", default="fashion-mnist", help="dataset name [default: fashion-mnist]"
+        )
+        sp.add_argument(
+            "--out", required=True, help="output directory (corrupt) or PNG path (show-corruptions)"
+        )
+        sp.add_argument(
+            "--seed", type=int, default=0, help="seed of the corruption noise [default: 0]"
+        )
         if name == "corrupt":
-            sp.add_argument("--corruptions", default="all", help="comma list of corruptions [default: all]")
+            sp.add_argument(
+                "--corruptions", default="all", help="comma list of corruptions [default: all]"
+            )
             sp.add_argument("--limit", type=int, default=None, help="first N test images only")
         else:
             sp.add_argument("--index", type=int, default=0, help="which test image [default: 0]")

@@ -63,7 +63,10 @@ class EvalSpec:
     eval_batch_size: int = _f(256, "batch size for evaluation")
     corruptions: tuple[str, ...] = _f((), "corruptions to evaluate: names, or 'all'")
     severities: tuple[int, ...] = _f((1, 2, 3, 4, 5), "corruption severities (e.g. 1-5 or 1,3,5)")
-    corrupted_dir: str | None = _f(None, "read corruptions from a published set (CIFAR-10-C / Tiny-ImageNet-C layout) instead of generating them")
+    corrupted_dir: str | None = _f(
+        None,
+        "read corruptions from a published set (CIFAR-10-C / Tiny-ImageNet-C layout) instead of generating them",
+    )
     attacks: tuple[str, ...] = _f((), "attacks to evaluate: fgsm, pgd")
     norm: str = _f("linf", "threat model of the attacks: linf or l2")
     epsilons: tuple[float, ...] | None = _f(

@@ -15,7 +15,14 @@ from selrob.config import Runtime
 from selrob.errors import SelrobError
 
 
-def run_demo(out: Path, runtime: Runtime, *, profile: str = "demo", progress: bool = True, echo: Callable[[str], None] = lambda s: None) -> Path:
+def run_demo(
+    out: Path,
+    runtime: Runtime,
+    *,
+    profile: str = "demo",
+    progress: bool = True,
+    echo: Callable[[str], None] = lambda s: None,
+) -> Path:
     """Run the sweep of ``profile`` into ``out``, then write results and the report; return its path."""
     from selrob.report import write_report
     from selrob.results import save_results
@@ -24,7 +31,9 @@ def run_demo(out: Path, runtime: Runtime, *, profile: str = "demo", progress: bo
     t0 = time.perf_counter()
     sweep = load_sweep(builtin_sweep(profile))
     n = len(sweep.runs())
-    echo(f"selrob demo ({profile}): {n} runs ({len(sweep.alphas)} alphas x {len(sweep.seeds)} seeds) into {out}")
+    echo(
+        f"selrob demo ({profile}): {n} runs ({len(sweep.alphas)} alphas x {len(sweep.seeds)} seeds) into {out}"
+    )
     report = run_sweep(sweep, Path(out), runtime, progress=progress)
     failed = [r for r in report.runs if r.status == "failed"]
     for r in failed:

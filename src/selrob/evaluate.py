@@ -31,7 +31,9 @@ def expand_corruptions(names: Sequence[str], channels: int) -> list[str]:
         return list(corruptions_for(channels))
     unknown = [n for n in names if n not in CORRUPTIONS]
     if unknown:
-        raise InvalidArgument(f"unknown corruption(s) {', '.join(unknown)}; choose from: all, {', '.join(CORRUPTIONS)}")
+        raise InvalidArgument(
+            f"unknown corruption(s) {', '.join(unknown)}; choose from: all, {', '.join(CORRUPTIONS)}"
+        )
     return list(names)
 
 
@@ -44,7 +46,12 @@ def SECTIONS(spec: EvalSpec) -> dict[str, Any]:  # noqa: N802 - a table, read li
         raise InvalidArgument("epsilons must be >= 0 and finite (pixel units, e.g. 8/255)")
     out: dict[str, Any] = {"clean": {"limit_test": spec.limit_test}}
     if spec.corruptions:
-        out["corruptions"] = {"names": list(spec.corruptions), "severities": list(spec.severities), "limit_test": spec.limit_test, "source": spec.corrupted_dir}
+        out["corruptions"] = {
+            "names": list(spec.corruptions),
+            "severities": list(spec.severities),
+            "limit_test": spec.limit_test,
+            "source": spec.corrupted_dir,
+        }
     if spec.attacks:
         from selrob.perturb.attacks import attack_by_name, ball_by_name
 
@@ -89,17 +96,37 @@ def evaluate_sections(
         persist(section, params[section], results)
 
 
-def _clean(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageDataset, device: torch.device, progress: bool) -> dict[str, Any]:
-    from selrob.analysis.selectivity_dist import dataset_selectivity
+def _clean(
+    model: torch.nn.Module,
+    ts: TrainSpec,
+    spec: EvalSpec,
+    test: ImageDataset,
+    device: torch.device,
+    progress: bool,
+) -> dict[str, Any]:
     from selrob.analysis.robustness import accuracy
+    from selrob.analysis.selectivity_dist import dataset_selectivity
 
     acc, n = accuracy(model, batches(test, spec.eval_batch_size, device=device))
-    sel = dataset_selectivity(model, batches(test, spec.eval_batch_size, device=device), test.num_classes, layers=ts.units, progress=progress)
+    sel = dataset_selectivity(
+        model,
+        batches(test, spec.eval_batch_size, device=device),
+        test.num_classes,
+        layers=ts.units,
+        progress=progress,
+    )
     sel.pop("per_unit", None)
     return {"clean_accuracy": acc, "n_test": n, "selectivity": sel}
 
 
-def _corruptions(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageDataset, device: torch.device, progress: bool) -> dict[str, Any]:
+def _corruptions(
+    model: torch.nn.Module,
+    ts: TrainSpec,
+    spec: EvalSpec,
+    test: ImageDataset,
+    device: torch.device,
+    progress: bool,
+) -> dict[str, Any]:
     from selrob.analysis.robustness import corruption_accuracy, summarize_corruptions
 
     names = expand_corruptions(spec.corruptions, test.shape[0])
@@ -109,13 +136,36 @@ def _corruptions(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: Im
         clean, n = accuracy(model, batches(test, spec.eval_batch_size, device=device))
         load = published_loader(ts.dataset, Path(spec.corrupted_dir), test)
         recs = [{"corruption": "clean", "severity": 0, "accuracy": clean, "n": n}]
-        recs += published_corruption_accuracy(model, load, names, spec.severities, limit=spec.limit_test, batch_size=spec.eval_batch_size, device=device, progress=progress)
+        recs += published_corruption_accuracy(
+            model,
+            load,
+            names,
+            spec.severities,
+            limit=spec.limit_test,
+            batch_size=spec.eval_batch_size,
+            device=device,
+            progress=progress,
+        )
     else:
-        recs = corruption_accuracy(model, test, names, spec.severities, batch_size=spec.eval_batch_size, seed=ts.seed, device=device, progress=progress)
-    return {"corruptions": [r for r in recs if r["corruption"] != "clean"], **summarize_corruptions(recs)}
+        recs = corruption_accuracy(
+            model,
+            test,
+            names,
+            spec.severities,
+            batch_size=spec.eval_batch_size,
+            seed=ts.seed,
+            device=device,
+            progress=progress,
+        )
+    return {
+        "corruptions": [r for r in recs if r["corruption"] != "clean"],
+        **summarize_corruptions(recs),
+    }
 
 
-def published_loader(dataset: str, root: Path, test: ImageDataset) -> Callable[[str, int], ImageDataset]:
+def published_loader(
+    dataset: str, root: Path, test: ImageDataset
+) -> Callable[[str, int], ImageDataset]:
     """(corruption, severity) -> ImageDataset for the published layout matching ``dataset``."""
     from selrob.data.corrupted_sets import load_npy_corrupted, load_tinyimagenet_c
 
@@ -131,7 +181,9 @@ def epsilons_for(spec: EvalSpec, dataset: str) -> list[float]:
     eps = list(spec.epsilons) if spec.epsilons else default_epsilons(dataset, spec.norm)
     bad = [e for e in eps if not (e >= 0 and e != float("inf"))]
     if bad:
-        raise InvalidArgument(f"epsilon {bad[0]} is negative or not finite; pass budgets >= 0 in pixel units, e.g. 8/255")
+        raise InvalidArgument(
+            f"epsilon {bad[0]} is negative or not finite; pass budgets >= 0 in pixel units, e.g. 8/255"
+        )
     return eps
 
 
@@ -140,7 +192,14 @@ def attack_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + 7)
 
 
-def _attacks(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageDataset, device: torch.device, progress: bool) -> dict[str, Any]:
+def _attacks(
+    model: torch.nn.Module,
+    ts: TrainSpec,
+    spec: EvalSpec,
+    test: ImageDataset,
+    device: torch.device,
+    progress: bool,
+) -> dict[str, Any]:
     from selrob.analysis.adversarial import adversarial_accuracy
 
     eps = epsilons_for(spec, ts.dataset)
@@ -153,7 +212,9 @@ def _attacks(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageD
     return {"attacks": records}
 
 
-def pooled_corruption(names: Sequence[str], severity: int, seed: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def pooled_corruption(
+    names: Sequence[str], severity: int, seed: int
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """A perturbation giving image i of the stream corruption ``names[i % K]`` at ``severity``:
     an equal mix of the whole suite in one sample the size of the clean one."""
     from selrob.analysis.robustness import corruption_generator
@@ -175,7 +236,14 @@ def pooled_corruption(names: Sequence[str], severity: int, seed: int) -> Callabl
     return fn
 
 
-def _dimensionality(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageDataset, device: torch.device, progress: bool) -> dict[str, Any]:
+def _dimensionality(
+    model: torch.nn.Module,
+    ts: TrainSpec,
+    spec: EvalSpec,
+    test: ImageDataset,
+    device: torch.device,
+    progress: bool,
+) -> dict[str, Any]:
     from selrob.analysis.dimensionality import layer_dimensionality
     from selrob.perturb.attacks import attack
 
@@ -185,13 +253,32 @@ def _dimensionality(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test:
     gen = attack_generator(ts.seed + 1)
 
     def adversarial(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return attack(model, x, y, "pgd", [eps], spec.norm, steps=spec.pgd_steps, step_size=spec.pgd_step_size, generator=gen)[eps]
+        return attack(
+            model,
+            x,
+            y,
+            "pgd",
+            [eps],
+            spec.norm,
+            steps=spec.pgd_steps,
+            step_size=spec.pgd_step_size,
+            generator=gen,
+        )[eps]
 
     perturbations = {
-        f"corruptions@{spec.analysis_severity}": ("corrupted", pooled_corruption(names, spec.analysis_severity, ts.seed)),
+        f"corruptions@{spec.analysis_severity}": (
+            "corrupted",
+            pooled_corruption(names, spec.analysis_severity, ts.seed),
+        ),
         f"pgd-{spec.norm}@{eps:.4g}": ("adversarial", adversarial),
     }
-    records = layer_dimensionality(model, batches(sample, spec.eval_batch_size, device=device), perturbations, layers=ts.units, progress=progress)
+    records = layer_dimensionality(
+        model,
+        batches(sample, spec.eval_batch_size, device=device),
+        perturbations,
+        layers=ts.units,
+        progress=progress,
+    )
     return {"dimensionality": records}
 
 
@@ -205,11 +292,26 @@ def analysis_epsilon(spec: EvalSpec, dataset: str) -> float:
     return grid[(len(grid) - 1) // 2]
 
 
-def _gradients(model: torch.nn.Module, ts: TrainSpec, spec: EvalSpec, test: ImageDataset, device: torch.device, progress: bool) -> dict[str, Any]:
+def _gradients(
+    model: torch.nn.Module,
+    ts: TrainSpec,
+    spec: EvalSpec,
+    test: ImageDataset,
+    device: torch.device,
+    progress: bool,
+) -> dict[str, Any]:
     from selrob.analysis.gradients import gradient_variability
 
     x = test.subset(spec.gradient_samples).images.to(device).float() / 255
-    return {"gradients": gradient_variability(model, x, layers=ts.units, generator=torch.Generator().manual_seed(ts.seed), progress=progress)}
+    return {
+        "gradients": gradient_variability(
+            model,
+            x,
+            layers=ts.units,
+            generator=torch.Generator().manual_seed(ts.seed),
+            progress=progress,
+        )
+    }
 
 
 _RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {

@@ -44,7 +44,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidArgument(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+        raise InvalidArgument(
+            f"device {name!r} requested but CUDA is not available; use --device cpu or auto"
+        )
     try:
         return torch.device(name)
     except RuntimeError:
@@ -99,10 +101,14 @@ def _prepare_dir(run_dir: Path, spec: TrainSpec) -> bool:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
-        raise OutputNotWritable(f"cannot write to {run_dir.parent} ({e.strerror}); pass --out a writable directory") from None
+        raise OutputNotWritable(
+            f"cannot write to {run_dir.parent} ({e.strerror}); pass --out a writable directory"
+        ) from None
     spec_path = paths.spec_file(run_dir)
     if spec_path.exists() and read_json(spec_path) != to_dict(spec):
-        raise SelrobError(f"{spec_path} holds a different spec (hash collision?); move {run_dir} away")
+        raise SelrobError(
+            f"{spec_path} holds a different spec (hash collision?); move {run_dir} away"
+        )
     write_json_atomic(spec_path, to_dict(spec))
     return fresh
 
@@ -131,8 +137,12 @@ class _Lock:
                     continue
                 except PermissionError:
                     pass
-                raise SelrobError(f"{self.path.parent} is being trained by process {pid}; wait for it or kill it") from None
-        raise SelrobError(f"cannot take the lock {self.path}; remove it if no selrob process is running")
+                raise SelrobError(
+                    f"{self.path.parent} is being trained by process {pid}; wait for it or kill it"
+                ) from None
+        raise SelrobError(
+            f"cannot take the lock {self.path}; remove it if no selrob process is running"
+        )
 
     def __exit__(self, *exc: object) -> None:
         self.path.unlink(missing_ok=True)
@@ -148,7 +158,12 @@ def _is_zombie(pid: int) -> bool:
 
 
 def ensure_trained(
-    spec: TrainSpec, root: Path, runtime: Runtime = Runtime(), *, progress: bool = False, stop_after: int | None = None
+    spec: TrainSpec,
+    root: Path,
+    runtime: Runtime = Runtime(),
+    *,
+    progress: bool = False,
+    stop_after: int | None = None,
 ) -> RunResult:
     """Train ``spec`` under ``root`` unless already finished; resume if interrupted.
 
@@ -161,13 +176,17 @@ def ensure_trained(
     if metrics.get("status") == "complete":
         return RunResult(run_dir, "complete", "skipped", metrics)
     if metrics.get("status") == "failed":
-        raise RunFailed(f"{run_dir} failed before: {metrics.get('reason')}; delete the directory to retry")
+        raise RunFailed(
+            f"{run_dir} failed before: {metrics.get('reason')}; delete the directory to retry"
+        )
     device = resolve_device(runtime.device)
     fresh = _prepare_dir(run_dir, spec)
     action = "resumed" if paths.checkpoint_file(run_dir).exists() else "trained"
     write_json_atomic(paths.meta_file(run_dir), provenance(device))
 
-    def persist(records: list[dict[str, Any]], status: str = "running", reason: str | None = None) -> dict[str, Any]:
+    def persist(
+        records: list[dict[str, Any]], status: str = "running", reason: str | None = None
+    ) -> dict[str, Any]:
         m = {"status": status, "reason": reason, "epochs": records}
         if records:
             m["test_accuracy"] = records[-1]["test_accuracy"]
@@ -177,7 +196,15 @@ def ensure_trained(
 
     try:
         with _Lock(run_dir):
-            records = train(spec, run_dir, device, runtime.data_dir, progress=progress, on_epoch=persist, stop_after=stop_after)
+            records = train(
+                spec,
+                run_dir,
+                device,
+                runtime.data_dir,
+                progress=progress,
+                on_epoch=persist,
+                stop_after=stop_after,
+            )
     except RunFailed as e:
         persist(_records_so_far(run_dir), "failed", str(e))
         raise
@@ -186,7 +213,12 @@ def ensure_trained(
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     done = len(records) >= (spec.epochs or 0)
-    return RunResult(run_dir, "complete" if done else "running", action, persist(records, "complete" if done else "running"))
+    return RunResult(
+        run_dir,
+        "complete" if done else "running",
+        action,
+        persist(records, "complete" if done else "running"),
+    )
 
 
 def _records_so_far(run_dir: Path) -> list[dict[str, Any]]:
@@ -197,17 +229,23 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[TrainSpec, torch.nn.M
     """The spec and trained model (eval mode) of a finished run."""
     run_dir = Path(run_dir)
     if not paths.spec_file(run_dir).exists():
-        raise SelrobError(f"{run_dir} is not a selrob run (no spec.json); pass a directory made by selrob train")
+        raise SelrobError(
+            f"{run_dir} is not a selrob run (no spec.json); pass a directory made by selrob train"
+        )
     spec = from_dict(TrainSpec, read_json(paths.spec_file(run_dir)))
     if load_metrics(run_dir).get("status") != "complete":
-        raise SelrobError(f"{run_dir} has not finished training; rerun selrob train with the same settings to resume")
+        raise SelrobError(
+            f"{run_dir} has not finished training; rerun selrob train with the same settings to resume"
+        )
     model = make_model(spec).to(device)
     ckpt = torch.load(paths.checkpoint_file(run_dir), map_location=device, weights_only=True)
     model.load_state_dict(ckpt["model"])
     return spec, model.eval()
 
 
-def ensure_evaluated(run_dir: Path, spec: EvalSpec, runtime: Runtime = Runtime(), *, progress: bool = False) -> dict[str, Any]:
+def ensure_evaluated(
+    run_dir: Path, spec: EvalSpec, runtime: Runtime = Runtime(), *, progress: bool = False
+) -> dict[str, Any]:
     """Run every evaluation ``spec`` asks for that is not already stored; persist into metrics.json."""
     from selrob.evaluate import SECTIONS, evaluate_sections
 
@@ -226,7 +264,9 @@ def ensure_evaluated(run_dir: Path, spec: EvalSpec, runtime: Runtime = Runtime()
         evaluation.update(results)
         evaluation.setdefault("_done", {})[section] = params
         evaluation["spec"] = to_dict(spec)
-        write_json_atomic(paths.metrics_file(run_dir), {**load_metrics(run_dir), "evaluation": evaluation})
+        write_json_atomic(
+            paths.metrics_file(run_dir), {**load_metrics(run_dir), "evaluation": evaluation}
+        )
 
     evaluate_sections(model, train_spec, spec, todo, device, runtime, persist, progress=progress)
     return evaluation

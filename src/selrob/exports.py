@@ -21,7 +21,9 @@ def _mkdir(out: Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputNotWritable(f"cannot create {out} ({e.strerror}); pass --out a writable directory") from None
+        raise OutputNotWritable(
+            f"cannot create {out} ({e.strerror}); pass --out a writable directory"
+        ) from None
     return out
 
 
@@ -51,14 +53,18 @@ def export_corrupted_set(
                 corrupt(x, name, sev, generator=corruption_generator(seed, name, sev, b))
                 for b, (x, _) in enumerate(batches(test, batch_size))
             ]
-            per_sev.append((torch.cat(parts).mul(255).round().to(torch.uint8)).permute(0, 2, 3, 1).numpy())
+            per_sev.append(
+                (torch.cat(parts).mul(255).round().to(torch.uint8)).permute(0, 2, 3, 1).numpy()
+            )
         _save_npy(out / f"{name}.npy", np.concatenate(per_sev))
         written.append(out / f"{name}.npy")
     _save_npy(out / "labels.npy", np.tile(test.labels.numpy(), 5))
     return written
 
 
-def corruption_grid(dataset: str, out: Path, *, data_dir: str | None = None, index: int = 0, seed: int = 0) -> Path:
+def corruption_grid(
+    dataset: str, out: Path, *, data_dir: str | None = None, index: int = 0, seed: int = 0
+) -> Path:
     """Draw test image ``index`` under every corruption (rows) and severity 1-5 (columns) as a PNG."""
     import matplotlib
 
@@ -70,7 +76,10 @@ def corruption_grid(dataset: str, out: Path, *, data_dir: str | None = None, ind
     names = corruptions_for(test.shape[0])
     fig, axes = plt.subplots(len(names), 6, figsize=(6 * 1.2, len(names) * 1.2), squeeze=False)
     for r, name in enumerate(names):
-        row = [x] + [corrupt(x, name, s, generator=corruption_generator(seed, name, s, 0)) for s in range(1, 6)]
+        row = [x] + [
+            corrupt(x, name, s, generator=corruption_generator(seed, name, s, 0))
+            for s in range(1, 6)
+        ]
         for c, img in enumerate(row):
             ax = axes[r][c]
             arr = img[0].permute(1, 2, 0).numpy()

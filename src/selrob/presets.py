@@ -22,12 +22,36 @@ from typing import Any
 
 from selrob.config import TrainSpec
 
-_FAST = {"epochs": 5, "batch_size": 128, "lr": 0.05, "weight_decay": 5e-4, "schedule": "cosine", "milestones": (), "augment": False}
+_FAST = {
+    "epochs": 5,
+    "batch_size": 128,
+    "lr": 0.05,
+    "weight_decay": 5e-4,
+    "schedule": "cosine",
+    "milestones": (),
+    "augment": False,
+}
 RECIPES: dict[str, dict[str, Any]] = {
     "fashion-mnist": _FAST,
     "mnist": _FAST,
-    "cifar10": {"epochs": 200, "batch_size": 256, "lr": 0.1, "weight_decay": 5e-4, "schedule": "step", "milestones": (100, 150), "augment": True},
-    "tinyimagenet": {"epochs": 90, "batch_size": 256, "lr": 0.1, "weight_decay": 1e-4, "schedule": "step", "milestones": (35, 50, 65), "augment": True},
+    "cifar10": {
+        "epochs": 200,
+        "batch_size": 256,
+        "lr": 0.1,
+        "weight_decay": 5e-4,
+        "schedule": "step",
+        "milestones": (100, 150),
+        "augment": True,
+    },
+    "tinyimagenet": {
+        "epochs": 90,
+        "batch_size": 256,
+        "lr": 0.1,
+        "weight_decay": 1e-4,
+        "schedule": "step",
+        "milestones": (35, 50, 65),
+        "augment": True,
+    },
 }
 
 # The alpha grids the paper reports (PAPER.md): ResNet20/CIFAR-10 spans the widest range;
@@ -36,7 +60,23 @@ ALPHAS_RESNET20_CIFAR10 = (
     -100.0, -30.0, -10.0, -5.0, -2.0, -1.0, -0.7, -0.4, -0.3, -0.2, -0.1,
     0.0, 0.1, 0.2, 0.3, 0.4, 0.7, 1.0, 2.0, 5.0, 10.0, 30.0, 100.0,
 )  # fmt: skip
-ALPHAS_RESNET18_TINYIMAGENET = (-2.0, -1.0, -0.7, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.7, 1.0, 2.0)
+ALPHAS_RESNET18_TINYIMAGENET = (
+    -2.0,
+    -1.0,
+    -0.7,
+    -0.4,
+    -0.3,
+    -0.2,
+    -0.1,
+    0.0,
+    0.1,
+    0.2,
+    0.3,
+    0.4,
+    0.7,
+    1.0,
+    2.0,
+)
 
 
 def resolve(spec: TrainSpec) -> TrainSpec:

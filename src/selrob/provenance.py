@@ -16,7 +16,11 @@ def git_sha() -> str | None:
     """The commit of the selrob checkout this code runs from (None when not a git checkout)."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):

@@ -40,7 +40,14 @@ def make_model(spec: TrainSpec, seed: int | None = None) -> torch.nn.Module:
     info = dataset_info(spec.dataset)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed if seed is None else seed)
-        return build_model(spec.model, info.channels, info.num_classes, width=spec.width, mean=info.mean, std=info.std)
+        return build_model(
+            spec.model,
+            info.channels,
+            info.num_classes,
+            width=spec.width,
+            mean=info.mean,
+            std=info.std,
+        )
 
 
 def lr_factor(spec: TrainSpec, epoch: int) -> float:
@@ -56,7 +63,13 @@ def lr_factor(spec: TrainSpec, epoch: int) -> float:
 
 
 @torch.no_grad()
-def evaluate_model(model: torch.nn.Module, ds: ImageDataset, batch_size: int, device: torch.device, units: str = "default") -> tuple[float, float, dict[str, float]]:
+def evaluate_model(
+    model: torch.nn.Module,
+    ds: ImageDataset,
+    batch_size: int,
+    device: torch.device,
+    units: str = "default",
+) -> tuple[float, float, dict[str, float]]:
     """(accuracy, network selectivity, per-layer selectivity) over ``ds`` in eval mode."""
     was = model.training
     model.eval()
@@ -89,7 +102,9 @@ def train(
     train_ds = load_dataset(spec.dataset, "train", data_dir).subset(spec.limit_train)
     test_ds = load_dataset(spec.dataset, "test", data_dir).subset(spec.limit_test)
     model = make_model(spec).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)  # type: ignore[arg-type]
+    opt = torch.optim.SGD(
+        model.parameters(), lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay
+    )  # type: ignore[arg-type]
     records: list[dict[str, Any]] = []
     start = 0
     ckpt_path = paths.checkpoint_file(run_dir)
@@ -100,7 +115,15 @@ def train(
         start, records = int(ckpt["epoch"]), list(ckpt["records"])
         log.info("resuming %s from epoch %d", run_dir.name, start)
     end = spec.epochs if stop_after is None else min(spec.epochs, stop_after)  # type: ignore[type-var]
-    bar = tqdm(range(start, end), desc=f"alpha={spec.alpha:g} seed={spec.seed}", unit="epoch", disable=not progress, initial=start, total=spec.epochs, leave=False)
+    bar = tqdm(
+        range(start, end),
+        desc=f"alpha={spec.alpha:g} seed={spec.seed}",
+        unit="epoch",
+        disable=not progress,
+        initial=start,
+        total=spec.epochs,
+        leave=False,
+    )
     for epoch in bar:
         t0 = time.perf_counter()
         for group in opt.param_groups:
@@ -110,16 +133,33 @@ def train(
         sums = torch.zeros(4, dtype=torch.float64)  # loss, ce, si, correct
         n = 0
         with UnitRecorder(model, spec.units) as rec:
-            for x, y in batches(train_ds, spec.batch_size, shuffle=True, augment=bool(spec.augment), generator=gen, device=device):  # type: ignore[arg-type]
+            for x, y in batches(
+                train_ds,
+                spec.batch_size,
+                shuffle=True,
+                augment=bool(spec.augment),
+                generator=gen,
+                device=device,
+            ):  # type: ignore[arg-type]
                 logits = model(x)
                 loss, ce, si, _ = regularized_loss(logits, y, rec.acts, spec.alpha)
                 if not torch.isfinite(loss):
-                    raise RunFailed(f"non-finite loss at epoch {epoch + 1} (alpha={spec.alpha}); lower |alpha| or the learning rate")
+                    raise RunFailed(
+                        f"non-finite loss at epoch {epoch + 1} (alpha={spec.alpha}); lower |alpha| or the learning rate"
+                    )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 b = y.shape[0]
-                sums += torch.tensor([loss.item() * b, ce.item() * b, si.item() * b, (logits.argmax(1) == y).sum().item()], dtype=torch.float64)
+                sums += torch.tensor(
+                    [
+                        loss.item() * b,
+                        ce.item() * b,
+                        si.item() * b,
+                        (logits.argmax(1) == y).sum().item(),
+                    ],
+                    dtype=torch.float64,
+                )
                 n += b
         test_acc, sel_mean, sel_layers = evaluate_model(model, test_ds, 512, device, spec.units)
         records.append(
@@ -137,7 +177,13 @@ def train(
             }
         )
         bar.set_postfix(acc=f"{test_acc:.3f}", si=f"{sel_mean:.3f}")
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "records": records, "rng": torch.get_rng_state()}
+        state = {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "epoch": epoch + 1,
+            "records": records,
+            "rng": torch.get_rng_state(),
+        }
         save_torch_atomic(state, ckpt_path)
         if on_epoch is not None:
             on_epoch(records)

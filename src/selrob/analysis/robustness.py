@@ -26,7 +26,9 @@ def corruption_generator(seed: int, corruption: str, severity: int, batch: int) 
 
 
 @torch.no_grad()
-def accuracy(model: torch.nn.Module, data: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, int]:
+def accuracy(
+    model: torch.nn.Module, data: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> tuple[float, int]:
     """(accuracy, n) of ``model`` over (x in [0, 1], y) batches, in eval mode."""
     was = model.training
     model.eval()
@@ -58,15 +60,21 @@ def corruption_accuracy(
     was = model.training
     model.eval()
     clean, n = accuracy(model, batches(dataset, batch_size, device=device))
-    records: list[dict[str, Any]] = [{"corruption": "clean", "severity": 0, "accuracy": clean, "n": n}]
-    for name in tqdm(corruptions, desc="corruptions", unit="corruption", disable=not progress, leave=False):
+    records: list[dict[str, Any]] = [
+        {"corruption": "clean", "severity": 0, "accuracy": clean, "n": n}
+    ]
+    for name in tqdm(
+        corruptions, desc="corruptions", unit="corruption", disable=not progress, leave=False
+    ):
         for sev in severities:
             correct = total = 0
             for b, (x, y) in enumerate(batches(dataset, batch_size, device=device)):
                 xc = corrupt(x, name, sev, generator=corruption_generator(seed, name, sev, b))
                 correct += int((model(xc).argmax(1) == y).sum())
                 total += int(y.shape[0])
-            records.append({"corruption": name, "severity": int(sev), "accuracy": correct / total, "n": total})
+            records.append(
+                {"corruption": name, "severity": int(sev), "accuracy": correct / total, "n": total}
+            )
     model.train(was)
     return records
 
@@ -88,9 +96,13 @@ def published_corruption_accuracy(
     Same tidy records as :func:`corruption_accuracy` (without the clean record).
     """
     records = []
-    for name in tqdm(corruptions, desc="corruptions", unit="corruption", disable=not progress, leave=False):
+    for name in tqdm(
+        corruptions, desc="corruptions", unit="corruption", disable=not progress, leave=False
+    ):
         for sev in severities:
-            acc, n = accuracy(model, batches(load(name, sev).subset(limit), batch_size, device=device))
+            acc, n = accuracy(
+                model, batches(load(name, sev).subset(limit), batch_size, device=device)
+            )
             records.append({"corruption": name, "severity": int(sev), "accuracy": acc, "n": n})
     return records
 
@@ -100,4 +112,7 @@ def summarize_corruptions(records: Sequence[dict[str, Any]]) -> dict[str, float]
     clean = [r["accuracy"] for r in records if r["corruption"] == "clean"]
     corr = [r["accuracy"] for r in records if r["corruption"] != "clean"]
     mean = sum(corr) / len(corr) if corr else float("nan")
-    return {"mean_corrupted_accuracy": mean, "corruption_drop": (clean[0] - mean) if clean and corr else float("nan")}
+    return {
+        "mean_corrupted_accuracy": mean,
+        "corruption_drop": (clean[0] - mean) if clean and corr else float("nan"),
+    }

@@ -19,7 +19,16 @@ from selrob.errors import InvalidArgument
 from selrob.paths import default_data_dir
 from selrob.registry import Registry
 
-__all__ = ["DATASETS", "DatasetInfo", "ImageDataset", "augment_crop_flip", "batches", "dataset_info", "load_dataset", "to_float"]
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "ImageDataset",
+    "augment_crop_flip",
+    "batches",
+    "dataset_info",
+    "load_dataset",
+    "to_float",
+]
 
 
 @dataclass(frozen=True)
@@ -38,10 +47,39 @@ class DatasetInfo:
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
 for _info in (
-    DatasetInfo("fashion-mnist", 1, 28, 10, (0.2860,), (0.3530,), False, lambda s, d: load_idx_dataset("fashion-mnist", s, d)),
-    DatasetInfo("mnist", 1, 28, 10, (0.1307,), (0.3081,), False, lambda s, d: load_idx_dataset("mnist", s, d)),
-    DatasetInfo("cifar10", 3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), True, load_cifar10),
-    DatasetInfo("tinyimagenet", 3, 64, 200, (0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821), True, load_tinyimagenet),
+    DatasetInfo(
+        "fashion-mnist",
+        1,
+        28,
+        10,
+        (0.2860,),
+        (0.3530,),
+        False,
+        lambda s, d: load_idx_dataset("fashion-mnist", s, d),
+    ),
+    DatasetInfo(
+        "mnist",
+        1,
+        28,
+        10,
+        (0.1307,),
+        (0.3081,),
+        False,
+        lambda s, d: load_idx_dataset("mnist", s, d),
+    ),
+    DatasetInfo(
+        "cifar10", 3, 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), True, load_cifar10
+    ),
+    DatasetInfo(
+        "tinyimagenet",
+        3,
+        64,
+        200,
+        (0.4802, 0.4481, 0.3975),
+        (0.2770, 0.2691, 0.2821),
+        True,
+        load_tinyimagenet,
+    ),
 ):
     DATASETS.register(_info.name)(_info)
 

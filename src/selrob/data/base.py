@@ -27,9 +27,13 @@ class ImageDataset:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise InvalidArgument(f"{self.name}: images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+            raise InvalidArgument(
+                f"{self.name}: images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}"
+            )
         if self.labels.shape != (self.images.shape[0],):
-            raise InvalidArgument(f"{self.name}: {self.images.shape[0]} images but {self.labels.shape[0]} labels")
+            raise InvalidArgument(
+                f"{self.name}: {self.images.shape[0]} images but {self.labels.shape[0]} labels"
+            )
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

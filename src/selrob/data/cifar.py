@@ -48,25 +48,35 @@ def safe_unpickle(data: bytes, source: Path) -> object:
     try:
         return _RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
     except pickle.UnpicklingError as e:
-        raise MalformedData(f"{source}: refused to unpickle ({e}); use the official CIFAR-10 files") from None
+        raise MalformedData(
+            f"{source}: refused to unpickle ({e}); use the official CIFAR-10 files"
+        ) from None
     except Exception as e:  # truncated/corrupt pickles raise many types
-        raise MalformedData(f"{source}: malformed pickle ({type(e).__name__}: {e}); re-download CIFAR-10") from None
+        raise MalformedData(
+            f"{source}: malformed pickle ({type(e).__name__}: {e}); re-download CIFAR-10"
+        ) from None
 
 
 def _files(split: str, binary: bool) -> list[str]:
     if binary:
-        return [f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train" else ["test_batch.bin"]
+        return (
+            [f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train" else ["test_batch.bin"]
+        )
     return [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
 
 
 def _read_binary(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size == 0 or raw.size % _RECORD:
-        raise MalformedData(f"{path}: size {raw.size} is not a multiple of {_RECORD} bytes (truncated?); re-download CIFAR-10")
+        raise MalformedData(
+            f"{path}: size {raw.size} is not a multiple of {_RECORD} bytes (truncated?); re-download CIFAR-10"
+        )
     rec = raw.reshape(-1, _RECORD)
     labels = rec[:, 0].astype(np.int64)
     if labels.max() > 9:
-        raise MalformedData(f"{path}: label {labels.max()} out of range 0..9; not a CIFAR-10 binary batch")
+        raise MalformedData(
+            f"{path}: label {labels.max()} out of range 0..9; not a CIFAR-10 binary batch"
+        )
     return rec[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
@@ -79,14 +89,26 @@ def _read_python(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, np.ndarray) or labels is None:
         raise MalformedData(f"{path}: batch lacks 'data' array or 'labels'")
     labels = np.asarray(labels, dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
-        raise MalformedData(f"{path}: data {data.dtype} {data.shape} / labels {labels.shape} are not CIFAR-10 shaped")
+    if (
+        data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3072
+        or data.shape[0] != labels.shape[0]
+    ):
+        raise MalformedData(
+            f"{path}: data {data.dtype} {data.shape} / labels {labels.shape} are not CIFAR-10 shaped"
+        )
     return data.reshape(-1, 3, 32, 32), labels
 
 
 def load_cifar10(split: str, data_dir: Path) -> ImageDataset:
     """Load a CIFAR-10 split from ``data_dir`` (which holds, or is, a batches-bin/-py folder)."""
-    for sub, binary in (("cifar-10-batches-bin", True), ("cifar-10-batches-py", False), ("", True), ("", False)):
+    for sub, binary in (
+        ("cifar-10-batches-bin", True),
+        ("cifar-10-batches-py", False),
+        ("", True),
+        ("", False),
+    ):
         folder = data_dir / sub if sub else data_dir
         names = _files(split, binary)
         if all((folder / n).is_file() for n in names):
@@ -94,7 +116,12 @@ def load_cifar10(split: str, data_dir: Path) -> ImageDataset:
             parts = [reader(folder / n) for n in names]
             images = np.concatenate([p[0] for p in parts])
             labels = np.concatenate([p[1] for p in parts])
-            return ImageDataset(torch.from_numpy(images.copy()), torch.from_numpy(labels), CIFAR10_CLASSES, "cifar10")
+            return ImageDataset(
+                torch.from_numpy(images.copy()),
+                torch.from_numpy(labels),
+                CIFAR10_CLASSES,
+                "cifar10",
+            )
     raise DatasetNotFound(
         f"no CIFAR-10 {split} batches (cifar-10-batches-bin or cifar-10-batches-py) under {data_dir}; "
         "pass --data-dir pointing at the extracted CIFAR-10 archive"

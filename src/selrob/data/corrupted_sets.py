@@ -27,13 +27,21 @@ def _check_severity(severity: int) -> None:
         raise InvalidArgument(f"severity {severity} is outside 1..5")
 
 
-def load_npy_corrupted(root: Path, corruption: str, severity: int, classes: tuple[str, ...] = CIFAR10_CLASSES, name: str = "cifar10-c") -> ImageDataset:
+def load_npy_corrupted(
+    root: Path,
+    corruption: str,
+    severity: int,
+    classes: tuple[str, ...] = CIFAR10_CLASSES,
+    name: str = "cifar10-c",
+) -> ImageDataset:
     """One corruption x severity of a CIFAR-10-C-layout folder as an ImageDataset."""
     _check_severity(severity)
     f, lab = root / f"{corruption}.npy", root / "labels.npy"
     for p in (f, lab):
         if not p.is_file():
-            raise DatasetNotFound(f"no {p.name} under {root}; pass --corrupted-dir pointing at the CIFAR-10-C folder")
+            raise DatasetNotFound(
+                f"no {p.name} under {root}; pass --corrupted-dir pointing at the CIFAR-10-C folder"
+            )
     try:
         arr = np.load(f, mmap_mode="r", allow_pickle=False)
         labels = np.load(lab, mmap_mode="r", allow_pickle=False)
@@ -42,14 +50,20 @@ def load_npy_corrupted(root: Path, corruption: str, severity: int, classes: tupl
     if arr.ndim != 4 or arr.dtype != np.uint8 or arr.shape[0] % 5 or arr.shape[3] not in (1, 3):
         raise MalformedData(f"{f}: expected uint8 [5*N, H, W, C], got {arr.dtype} {arr.shape}")
     if labels.shape[0] != arr.shape[0]:
-        raise MalformedData(f"{lab}: {labels.shape[0]} labels for {arr.shape[0]} images (truncated?)")
+        raise MalformedData(
+            f"{lab}: {labels.shape[0]} labels for {arr.shape[0]} images (truncated?)"
+        )
     n = arr.shape[0] // 5
     rows = slice((severity - 1) * n, severity * n)
     images = torch.from_numpy(np.ascontiguousarray(arr[rows]).transpose(0, 3, 1, 2).copy())
-    return ImageDataset(images, torch.from_numpy(np.asarray(labels[rows], dtype=np.int64)), classes, name)
+    return ImageDataset(
+        images, torch.from_numpy(np.asarray(labels[rows], dtype=np.int64)), classes, name
+    )
 
 
-def load_tinyimagenet_c(root: Path, corruption: str, severity: int, wnids: list[str] | None, classes: tuple[str, ...]) -> ImageDataset:
+def load_tinyimagenet_c(
+    root: Path, corruption: str, severity: int, wnids: list[str] | None, classes: tuple[str, ...]
+) -> ImageDataset:
     """One corruption x severity of a Tiny-ImageNet-C folder.
 
     ``wnids`` fixes the label order; None = the sorted wnid folders, which is the order of
@@ -58,10 +72,14 @@ def load_tinyimagenet_c(root: Path, corruption: str, severity: int, wnids: list[
     _check_severity(severity)
     folder = root / corruption / str(severity)
     if not folder.is_dir():
-        raise DatasetNotFound(f"no {folder}; pass --corrupted-dir pointing at the Tiny-ImageNet-C folder")
+        raise DatasetNotFound(
+            f"no {folder}; pass --corrupted-dir pointing at the Tiny-ImageNet-C folder"
+        )
     wnids = wnids if wnids is not None else sorted(p.name for p in folder.iterdir() if p.is_dir())
     index = {w: i for i, w in enumerate(wnids)}
-    files = [(p, index[p.parent.name]) for p in sorted(folder.glob("*/*.JPEG")) if p.parent.name in index]
+    files = [
+        (p, index[p.parent.name]) for p in sorted(folder.glob("*/*.JPEG")) if p.parent.name in index
+    ]
     if not files:
         raise DatasetNotFound(f"no JPEG images under {folder}/<wnid>/; check the folder layout")
     images = np.stack([read_image(p) for p, _ in files])

@@ -30,9 +30,13 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError) as e:
-        raise MalformedData(f"{path}: cannot read ({e}); re-download or reinstall the dataset") from None
+        raise MalformedData(
+            f"{path}: cannot read ({e}); re-download or reinstall the dataset"
+        ) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise MalformedData(f"{path}: not an IDX file (bad magic number); point --data-dir at the original files")
+        raise MalformedData(
+            f"{path}: not an IDX file (bad magic number); point --data-dir at the original files"
+        )
     if raw[2] != 0x08:
         raise MalformedData(f"{path}: IDX dtype code {raw[2]:#x} is not uint8 (0x08)")
     ndim = raw[3]

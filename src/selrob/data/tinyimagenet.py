@@ -35,7 +35,9 @@ def _wnids(root: Path) -> list[str]:
         return sorted(w.strip() for w in (root / "wnids.txt").read_text().split() if w.strip())
     if (root / "train").is_dir():
         return sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
-    raise DatasetNotFound(f"no Tiny ImageNet (wnids.txt or train/) under {root}; pass --data-dir pointing at tiny-imagenet-200")
+    raise DatasetNotFound(
+        f"no Tiny ImageNet (wnids.txt or train/) under {root}; pass --data-dir pointing at tiny-imagenet-200"
+    )
 
 
 def _names(root: Path, wnids: list[str]) -> tuple[str, ...]:
@@ -64,10 +66,14 @@ def load_tinyimagenet(split: str, data_dir: Path) -> ImageDataset:
         for n, line in enumerate(ann.read_text().splitlines(), 1):
             parts = line.split("\t")
             if len(parts) < 2 or parts[1] not in index:
-                raise MalformedData(f"{ann}:{n}: expected 'file<TAB>wnid...' with a known wnid, got {line[:60]!r}")
+                raise MalformedData(
+                    f"{ann}:{n}: expected 'file<TAB>wnid...' with a known wnid, got {line[:60]!r}"
+                )
             files.append((root / "val" / "images" / parts[0], index[parts[1]]))
     if not files:
-        raise DatasetNotFound(f"no Tiny ImageNet {split} images under {root}; check the folder layout")
+        raise DatasetNotFound(
+            f"no Tiny ImageNet {split} images under {root}; check the folder layout"
+        )
     images = np.stack([read_image(p) for p, _ in files])
     labels = torch.tensor([c for _, c in files], dtype=torch.int64)
     return ImageDataset(torch.from_numpy(images), labels, _names(root, wnids), "tinyimagenet")
