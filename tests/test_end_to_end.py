@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import render_figures
 
 from selrob.cli import main
 
-CHROMIUM = Path("/usr/bin/chromium")
 SWEEP = """
 name = "e2e"
 dataset = "fashion-mnist"
@@ -94,30 +94,10 @@ def test_report_in_chromium_has_every_figure(runs: Path, tmp_path: Path) -> None
     html = runs / "report.html"
     text = html.read_text()
     assert "http://" not in text and "https://" not in text
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (make test installs Debian's chromium as root)")
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-    ]
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(html.as_uri())
-            widths = page.eval_on_selector_all(
-                "img[data-figure]", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
-            )
-            skipped = page.eval_on_selector_all("[data-skipped]", "els => els.length")
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        finally:
-            browser.close()
+    widths, skipped = render_figures(html, tmp_path / "report.png")
     assert len(widths) == 7 and skipped == 0, (widths, skipped)
     assert all(w > 0 for w in widths)
+    assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
 def test_empty_runs_dir_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import render_figures
 from fake_runs import write_fake_runs
 from matplotlib.figure import Figure
 
@@ -18,7 +19,6 @@ from selrob import report, results
 from selrob.results import NoRuns
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "selrob"
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
@@ -118,23 +118,8 @@ def test_write_report_without_runs_raises(tmp_path: Path) -> None:
 
 
 def test_report_renders_in_chromium(html_path: Path, tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium")
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"]  # fmt: skip
     shot = tmp_path / "report.png"
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(html_path.as_uri())
-            widths = page.eval_on_selector_all(
-                "img[data-figure]", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
-            )
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    widths, _ = render_figures(html_path, shot)
     assert len(widths) == len(report.FIGURES)
     assert all(w > 0 for w in widths), widths
     assert shot.stat().st_size > 10_000
