@@ -77,7 +77,9 @@ def cmd_demo(ns: argparse.Namespace) -> int:
     from selrob.demo import run_demo
 
     rt = _runtime(ns)
-    out = run_demo(Path(ns.out), rt, profile=ns.profile, progress=not rt.quiet, echo=print)
+    out = run_demo(
+        Path(ns.out), rt, profile=ns.profile, jobs=ns.jobs, progress=not rt.quiet, echo=print
+    )
     print(f"done: {out}")
     return 0
 

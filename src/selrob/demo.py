@@ -15,11 +15,24 @@ from selrob.config import Runtime
 from selrob.errors import SelrobError
 
 
+def default_jobs(runtime: Runtime) -> int:
+    """Two runs at a time on a multi-core CPU (one thread each gives ~40% more throughput for
+    these small models than one run on two threads, measured on 2 cores); one on a GPU."""
+    import os
+
+    from selrob.experiment import resolve_device
+
+    if resolve_device(runtime.device).type != "cpu":
+        return 1
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
 def run_demo(
     out: Path,
     runtime: Runtime,
     *,
     profile: str = "demo",
+    jobs: int | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = lambda s: None,
 ) -> Path:
@@ -34,7 +47,9 @@ def run_demo(
     echo(
         f"selrob demo ({profile}): {n} runs ({len(sweep.alphas)} alphas x {len(sweep.seeds)} seeds) into {out}"
     )
-    report = run_sweep(sweep, Path(out), runtime, progress=progress)
+    report = run_sweep(
+        sweep, Path(out), runtime, jobs=jobs or default_jobs(runtime), progress=progress
+    )
     failed = [r for r in report.runs if r.status == "failed"]
     for r in failed:
         echo(f"  run alpha={r.alpha:g} seed={r.seed} failed: {r.error}")

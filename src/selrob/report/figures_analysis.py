@@ -138,6 +138,6 @@ def fig7_gradients(runs: pd.DataFrame, gradients: pd.DataFrame) -> tuple[Figure,
         summary = stats.per_alpha_summary(runs, col)
         if not summary.empty:
             ax.plot(summary["alpha"], summary["mean"], color="k", lw=2.5, label="mean of layers")
-        ax.set(ylabel="gradient variability", title=f"Across {stat.split('_', 1)[-1]}")
+        ax.set(ylabel="gradient variability", title=stat.replace("_", " "))
     _outside_legend(fig, axes[0])
     return fig, caption(7, "Input-unit gradient variability", "4", runs)

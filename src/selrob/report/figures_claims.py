@@ -146,10 +146,20 @@ def _claim3(df: pd.DataFrame) -> list[Finding]:
     return out
 
 
+def gradient_statistics(df: pd.DataFrame) -> list[str]:
+    """Gradient statistics present as ``grad_<statistic>_mean`` columns (across-samples first)."""
+    found = [
+        c[len("grad_") : -len("_mean")]
+        for c in df.columns
+        if c.startswith("grad_") and c.endswith("_mean")
+    ]
+    return sorted(found, key=lambda s: (not s.startswith("across_samples"), s))
+
+
 def _claim4(df: pd.DataFrame) -> list[Finding]:
     return [
         _spearman("4", df, f"grad_{s}_mean", f"gradient variability {s.replace('_', ' ')}", +1)
-        for s in ("across_samples", "across_units")
+        for s in gradient_statistics(df)
     ]
 
 
@@ -179,7 +189,7 @@ def _measured(df: pd.DataFrame, key: str) -> bool:
         "1": ["corrupted_accuracy"],
         "2": list(attack_columns(df)["column"]),
         "3": [f"dim_clean_{dim_measure(df)}_early"],
-        "4": ["grad_across_samples_mean", "grad_across_units_mean"],
+        "4": [f"grad_{s}_mean" for s in gradient_statistics(df)],
     }[key]
     return "alpha" in df and any(_has(df, c) for c in needs)
 
