@@ -206,7 +206,7 @@ def main() -> None:
     p.add_argument(
         "--grad-units", type=int, default=8, help="units per layer for gradients (0 = all)"
     )
-    p.add_argument("--compare-n", type=int, default=100, help="images for the loop/vmap comparison")
+    p.add_argument("--compare-n", type=int, default=50, help="images for the loop/vmap comparison")
     p.add_argument(
         "--compare-units", type=int, default=16, help="units per layer in the comparison"
     )

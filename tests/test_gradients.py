@@ -91,6 +91,13 @@ def test_loop_and_vmap_agree() -> None:
     b = input_unit_gradients(model, x, "block1", method="vmap", chunk_size=3)
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
     assert not b.requires_grad
+    with torch.no_grad():  # callers may hold no_grad; both routes still differentiate
+        c = input_unit_gradients(model, x, "block1", method="loop")
+        d = input_unit_gradients(model, x, "block1", method="vmap", chunk_size=3)
+        assert not torch.is_grad_enabled()
+    torch.testing.assert_close(c, a)
+    torch.testing.assert_close(d, b)
+    assert torch.is_grad_enabled()
     with pytest.raises(InvalidArgument):
         input_unit_gradients(model, x, "block1", method="forward")
 

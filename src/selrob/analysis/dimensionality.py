@@ -23,10 +23,10 @@ coordinates, drawn once per layer from a seeded ``torch.Generator`` (seed 0 unle
 given) and shared by the clean, perturbed and change representations, so all three are
 measured on the same coordinates; five representations of resnet20 then stay under 2 GiB and
 the ``O(n K^2)`` cost stays affordable on a CPU. Subsampling biases the count low: on 2000
-Fashion-MNIST test images (random-init resnet20) the stem's 301 components became 236 with
-2048 of its 12544 features, layer1.0's 453 became 316, and the stem's gaussian-noise change
-1265 became 866 (``benchmarks/analyses.py --bias-check``). Compare networks at one fixed
-budget, and prefer ``max_features=None`` when the inputs are few enough.
+Fashion-MNIST test images (random-init resnet20) 2048 kept features turned the stem's 301
+components into 236-245 (two draws), layer1.0's 453 into 316-323 and the stem's gaussian-noise
+change 1265 into 866-876 (``benchmarks/analyses.py --bias-check``). Compare networks at one
+fixed budget, and prefer ``max_features=None`` when the inputs are few enough.
 
 Perturbations. :func:`layer_dimensionality` takes ``{label: (input_kind, fn)}`` with
 ``fn(x, y) -> x_perturbed``; for each it reports the perturbed representation (``input_kind``)
@@ -72,8 +72,9 @@ def _check_acts(acts: torch.Tensor) -> torch.Tensor:
 
 def _eigvalsh(m: torch.Tensor) -> torch.Tensor:
     """``eigvalsh`` of a symmetric matrix, decreasing. On the CPU, matrices up to 4096 are
-    decomposed on one thread: with two threads on a busy machine the LAPACK call stalled on
-    its barriers (a 250 x 250 matrix took 4 s instead of 2 ms); one thread does 2048 in ~1 s.
+    decomposed on one thread: with two threads on a shared 2-core machine the LAPACK call
+    stalled erratically (250 x 250: 4 s instead of 2 ms; 1024: 8.5 s instead of 0.1 s), while
+    one thread did 2048 x 2048 in 0.5 s, as fast as two at their best.
     """
     if m.device.type != "cpu" or m.shape[0] > 4096:
         return torch.linalg.eigvalsh(m).flip(0)
