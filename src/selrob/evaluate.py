@@ -277,9 +277,15 @@ def _dimensionality(
         batches(sample, spec.eval_batch_size, device=device),
         perturbations,
         layers=ts.units,
+        # exact PCA while the sample is small (Gram route, N x N); a fixed seeded feature
+        # budget beyond, so networks are compared at the same budget (see dimensionality.py)
+        max_features=None if len(sample) <= EXACT_PCA_SAMPLES else 2048,
         progress=progress,
     )
     return {"dimensionality": records}
+
+
+EXACT_PCA_SAMPLES = 2000
 
 
 def analysis_epsilon(spec: EvalSpec, dataset: str) -> float:
