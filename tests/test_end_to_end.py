@@ -104,3 +104,12 @@ def test_empty_runs_dir_is_one_clear_line(tmp_path: Path, capsys: pytest.Capture
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "sweep" in err[0]
+
+
+def test_demo_command_reaches_the_sweep(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`selrob demo` parses its flags and resolves its profile (an unknown one is one line)."""
+    assert (
+        main(["demo", "--profile", "nope", "--out", str(tmp_path), "--quiet", "--jobs", "1"]) == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "paper-cifar10" in err[0]

@@ -128,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="demo",
         help="demo, paper-cifar10 or paper-tinyimagenet [default: demo]",
     )
+    sp.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="runs at a time [default: 2 on a multi-core CPU, 1 on a GPU]",
+    )
     add_arguments(sp, Runtime)
 
     from selrob.cli_more import register_more
