@@ -8,6 +8,7 @@ seconds on synthetic "blob on a ring" images, so no dataset is needed.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -18,6 +19,8 @@ from torch import nn
 from selrob.analysis.adversarial import adversarial_accuracy, default_epsilons
 from selrob.errors import InvalidArgument, UnknownName
 from selrob.perturb.attacks import (
+    ATTACKS,
+    BALLS,
     L2Ball,
     LinfBall,
     attack,
@@ -117,7 +120,7 @@ def test_fgsm_equals_foolbox(model, data, norm):
     for eps in (EPS[norm] / 2, EPS[norm]):
         _, ref, _ = ref_attack(fmodel, x, y, epsilons=eps)
         ours = fgsm(model, x, y, eps, norm)
-        assert (ours - x).abs().max() > eps / 2  # the attack did move the images
+        assert ball_by_name(norm).norm(ours - x).min() > eps / 2  # every image did move
         torch.testing.assert_close(ours, ref, atol=1e-6, rtol=0)
 
 
@@ -225,6 +228,48 @@ def test_training_mode_restored_on_exception():
     assert net.training
 
 
+def test_model_left_untouched(model, data):
+    """PGD runs on a frozen, BN-folded, channels_last copy; the caller's model must not change."""
+    x, y = data[2][:50], data[3][:50]
+    before = {k: (v.clone(), v.stride()) for k, v in model.state_dict().items()}
+    flags = [p.requires_grad for p in model.parameters()]
+    pgd(model, x, y, 0.05, 2)
+    after = model.state_dict()
+    assert all(
+        torch.equal(after[k], v) and after[k].stride() == st for k, (v, st) in before.items()
+    )
+    assert [p.requires_grad for p in model.parameters()] == flags
+
+
+def test_untraceable_and_uncopyable_models_still_attacked():
+    """Data-dependent control flow defeats torch.fx; a cached non-leaf tensor defeats deepcopy."""
+
+    class Branchy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4)
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            h = self.bn(self.conv(x))
+            h = h.relu() if h.sum() > 0 else h.abs()
+            self.cache = h  # a non-leaf tensor attribute: deepcopy raises
+            return self.fc(h.mean((2, 3)))
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = Branchy().eval()
+    x, y = torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2])
+    adv = pgd(net, x, y, 0.1, 3)  # untraceable: attacked through an unfolded copy
+    assert LinfBall().norm(adv - x).max() <= 0.1 + 1e-6 and not torch.equal(adv, x)
+    net(x)  # caches a non-leaf tensor on the module itself
+    with pytest.raises(RuntimeError):
+        copy.deepcopy(net)
+    adv2 = pgd(net, x, y, 0.1, 3)  # uncopyable: attacked directly
+    torch.testing.assert_close(adv2, adv, atol=1e-5, rtol=0)
+    assert all(p.grad is None for p in net.parameters())  # also on the direct path
+
+
 def test_fgsm_multi_equals_single_calls(model, data):
     x, y = data[2][:200], data[3][:200]
     for norm in ("linf", "l2"):
@@ -251,6 +296,11 @@ def test_pgd_multi_equals_looped_calls(model, data, norm):
         single = pgd(model, x, y, eps, 4, None, norm, restarts=2, generator=g)
         torch.testing.assert_close(multi[eps], single, atol=1e-5, rtol=0)
         assert _acc(model, multi[eps], y) == _acc(model, single, y)
+    # memory-capped stacking (one epsilon per group) gives the same answer
+    kw = {"restarts": 2, "generator": torch.Generator().manual_seed(3), "max_batch": 1}
+    grouped = pgd_multi(model, x, y, epsilons, 4, None, norm, **kw)
+    for eps in epsilons:
+        torch.testing.assert_close(grouped[eps], multi[eps], atol=1e-5, rtol=0)
 
 
 def test_restarts_break_a_superset(model, data):
@@ -350,6 +400,7 @@ def _bad_calls():
         (InvalidArgument, lambda: pgd(net, x, y, 0.1, 5, step_size=0.0)),
         (InvalidArgument, lambda: pgd(net, x, y, 0.1, 5, step_size=-1.0)),
         (InvalidArgument, lambda: pgd(net, x, y, 0.1, restarts=0)),
+        (InvalidArgument, lambda: pgd_multi(net, x, y, [0.1], max_batch=0)),
         (InvalidArgument, lambda: pgd(net, x, y, 0.1, restarts=2, random_start=False)),
         (InvalidArgument, lambda: pgd_multi(net, x, y, [0.1, 0.2], step_size=[0.01])),
         (InvalidArgument, lambda: fgsm(net, x * 2, y, 0.1)),
@@ -371,6 +422,7 @@ def test_bad_input_raises(case):
 
 
 def test_error_messages_list_valid_names():
+    assert ATTACKS.names() == ["fgsm", "pgd"] and BALLS.names() == ["linf", "l2"]
     with pytest.raises(UnknownName, match="fgsm, pgd"):
         attack_by_name("cw")
     with pytest.raises(UnknownName, match="linf, l2"):
