@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ import pandas as pd
 
 from selrob import paths
 from selrob.errors import OutputNotWritable, SelrobError
+from selrob.io import write_atomic
 
 TABLES = ("corruptions", "attacks", "dimensionality", "gradients", "selectivity_layers")
 _KEYS = ["run_id", "alpha", "seed", "status"]
@@ -337,19 +336,13 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temp file beside ``path``, then move it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    """:func:`selrob.io.write_atomic`, with OS errors turned into OutputNotWritable."""
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        write_atomic(path, write)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise OutputNotWritable(
             f"cannot write {path}: {e}; check the directory's permissions"
         ) from e
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
