@@ -28,6 +28,7 @@ Decisions (see also ``/work/shared/CORRUPTIONS.md``):
 from __future__ import annotations
 
 import importlib
+import math
 import numbers
 from collections.abc import Callable
 from functools import partial
@@ -104,6 +105,13 @@ _IMPL: dict[str, tuple[str, str]] = {
     "fog": ("_weather", "fog"),
     "spatter": ("_weather", "spatter"),
 }
+
+_CHUNK_VALUES = 1 << 20
+"""Values (N x C x H x W) per call of an implementation: ``corrupt`` walks the batch in chunks
+of whole images. Temporaries of a few MB are reused by the allocator and stay in cache; a
+whole 10k-image batch makes each temporary a fresh 120 MB mapping, whose page faults cost
+more than the arithmetic (2-3x on CPU; 10k 32x32 RGB suite 51 s -> 38 s, 1 thread). Random
+draws are made chunk by chunk, in order, so a seed still fixes the output."""
 
 _VALUE_TOL = 1e-4  # inputs may exceed [0, 1] by this much (float round-off); they are clipped
 
@@ -197,7 +205,8 @@ def corrupt(
         xin = x.detach().to(work_dtype)  # no copy for float32/64 inputs
         if needs_clip:
             xin = xin.clamp(0.0, 1.0)
-        out = fn(xin, params, generator)
-        if out.data_ptr() == x.data_ptr():  # never hand back (or clip) the caller's storage
-            out = out.clone()
-        return out.clamp_(0.0, 1.0).to(x.dtype)
+        out = torch.empty_like(xin, memory_format=torch.contiguous_format)
+        step = max(1, _CHUNK_VALUES // max(1, math.prod(xin.shape[1:])))
+        for s in range(0, xin.shape[0], step):  # out is new storage: x is never written
+            torch.clamp(fn(xin[s : s + step], params, generator), 0.0, 1.0, out=out[s : s + step])
+        return out.to(x.dtype)
