@@ -168,6 +168,26 @@ def phase_dims(args: argparse.Namespace) -> None:
             for k in ("clean", "corrupted", "adversarial", "change_corrupted", "change_adversarial")
         ]
         print(f"    {layer:9s} pca95: " + ", ".join(row))
+    if args.dtype_check:
+        t = time.perf_counter()
+        pert = perturbations(net)  # fresh generators: the same perturbed inputs as above
+        ref = layer_dimensionality(
+            net, batches, pert, max_features=args.max_features, accumulate=torch.float64
+        )
+        print(f"  the same with float64 accumulators: {time.perf_counter() - t:.1f} s wall")
+        got = {(r["layer"], r["input_kind"], r["measure"]): r["value"] for r in recs}
+        want = {(r["layer"], r["input_kind"], r["measure"]): r["value"] for r in ref}
+        counts = [k for k in want if k[2] == "pca95"]
+        differ = [k for k in counts if got[k] != want[k]]
+        pr_rel = max(
+            abs(got[k] - want[k]) / max(abs(want[k]), 1e-12)
+            for k in want
+            if k[2] == "participation_ratio"
+        )
+        print(
+            f"  float32 vs float64: pca95 differs in {len(differ)} of {len(counts)} "
+            f"representations {differ[:5]}; participation ratio max relative difference {pr_rel:.2e}"
+        )
 
 
 def phase_bias(args: argparse.Namespace) -> None:
@@ -212,6 +232,12 @@ def main() -> None:
     )
     p.add_argument("--max-features", type=int, default=2048, help="feature budget per layer")
     p.add_argument("--bias-check", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument(
+        "--dtype-check",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also run dimensionality with float64 accumulators and compare",
+    )
     p.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.phase:

@@ -114,6 +114,37 @@ def test_streamed_equals_in_memory(offset: float, d: int) -> None:
     )
 
 
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_float32_accumulation_is_close_to_numpy(offset: float) -> None:
+    """The float32 accumulator (the default of layer_dimensionality) vs numpy's float64 PCA."""
+    x = low_rank_plus_noise(3000, 120, rank=15, noise=0.3, seed=4) + offset
+    acc = StreamingCovariance(120, dtype=torch.float32)
+    for chunk in torch.split(torch.from_numpy(x).float(), 500):
+        acc.update(chunk)
+    ref = np.linalg.eigvalsh(np.cov(x, rowvar=False))[::-1]
+    got = acc.eigenvalues().numpy()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * ref[0])
+    assert components_for_variance(acc.eigenvalues()) == sk_pca(x, 0.95).n_components_
+    assert acc.xtx.dtype == torch.float32 and acc.nbytes == 122 * 120 * 4
+    with pytest.raises(InvalidArgument, match="float32 or float64"):
+        StreamingCovariance(5, dtype=torch.float16)
+
+
+def test_many_spectra_on_threads_equal_one_at_a_time() -> None:
+    from selrob.analysis.dimensionality import _eigvalsh_many
+
+    g = torch.Generator().manual_seed(3)
+    mats = [(lambda a: a @ a.T)(torch.randn(k, k, generator=g, dtype=torch.float64))
+            for k in (5, 40, 40, 70, 3)]  # fmt: skip
+    threads = torch.get_num_threads()
+    got = list(_eigvalsh_many(iter(mats)))
+    assert torch.get_num_threads() == threads and len(got) == len(mats)
+    for m, e in zip(mats, got, strict=True):
+        np.testing.assert_allclose(e.numpy(), np.linalg.eigvalsh(m.numpy())[::-1], rtol=1e-9,
+                                   atol=1e-9 * float(e[0]))  # fmt: skip
+    assert list(_eigvalsh_many(iter([]))) == []
+
+
 def test_feature_subset_is_deterministic_and_documented_shape() -> None:
     a = feature_subset(1000, 64, torch.Generator().manual_seed(5))
     b = feature_subset(1000, 64, torch.Generator().manual_seed(5))

@@ -45,6 +45,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from selrob.errors import InvalidArgument
+from selrob.models.fold import inference_copy
 from selrob.units import UnitRecorder, unit_layer_names
 
 __all__ = [
@@ -166,7 +167,8 @@ def input_unit_gradients(
                 units = torch.arange(_record(model, x[:1], [layer])[layer].shape[1])
         units = torch.as_tensor(units, dtype=torch.long)
         out = torch.empty(len(units), *x.shape, dtype=x.dtype, device=x.device)
-        for _name, j, g in _unit_grads(model, x, {layer: units}, method, chunk_size):
+        net = inference_copy(model, x[:16])
+        for _name, j, g in _unit_grads(net, x, {layer: units}, method, chunk_size):
             out[j] = g
         return out
     finally:
@@ -304,12 +306,13 @@ def gradient_variability(
                 perm[:max_units].sort().values if max_units else torch.arange(counts[name])
             )
         accs = {n: GradientVariability(len(chosen[n]), x[0].numel(), x.device) for n in names}
+        net = inference_copy(model, x[:16])
         starts = range(0, x.shape[0], batch_size)
         for s in tqdm(starts, desc="gradients", disable=not progress, leave=False):
             xb = x[s : s + batch_size]
             for acc in accs.values():
                 acc.begin_chunk(xb.shape[0])
-            for name, j, g in _unit_grads(model, xb, chosen, method, chunk_size):
+            for name, j, g in _unit_grads(net, xb, chosen, method, chunk_size):
                 accs[name].add(j, g)
             for acc in accs.values():
                 acc.end_chunk()

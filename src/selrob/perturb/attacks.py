@@ -23,9 +23,9 @@ Implementation notes: the loss is the summed per-example cross-entropy, so each 
 gradient does not depend on the batch; gradients come from ``torch.autograd.grad`` w.r.t. the
 input only (parameters never accumulate ``.grad`` and no weight gradient is computed, which is
 much of the speed-up over foolbox 3.3.4, whose backward also computes weight gradients). On
-CPU, PGD runs on a frozen deep copy of the model with batch norm folded into the convolutions
-and channels_last weights (the rest of the speed-up; see ``_fast_copy``; the caller's model is
-never modified). The model runs in eval mode; every module's ``training`` flag is restored afterwards, also
+CPU, FGSM and PGD run on a frozen deep copy of the model with batch norm folded into the convolutions
+and channels_last weights (the rest of the speed-up; see :mod:`selrob.models.fold`; the caller's
+model is never modified). The model runs in eval mode; every module's ``training`` flag is restored afterwards, also
 on exceptions. The multi-epsilon functions reuse work: FGSM shares one gradient across all
 epsilons; PGD stacks one copy of the batch per epsilon along the batch dimension, with
 per-example radii and step sizes. The random start of the copy for the k-th non-zero epsilon
@@ -36,9 +36,7 @@ list makes the same random draws as calling ``pgd`` for each epsilon in turn wit
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -46,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selrob.errors import InvalidArgument
+from selrob.models.fold import inference_copy
 from selrob.perturb._balls import BALLS, L2Ball, LinfBall, NormBall, ball_by_name
 from selrob.registry import Registry
 
@@ -167,36 +166,10 @@ def _column(values: Sequence[float], n: int, like: Tensor) -> Tensor:
     return t.view(-1, *([1] * (like.dim() - 1)))
 
 
-def _fast_copy(model: nn.Module, probe: Tensor) -> nn.Module:
-    """A frozen, BN-folded, channels_last copy of ``model`` (eval mode), or ``model`` itself.
-
-    On CPU these make a PGD step ~1.7x cheaper than a plain backward (benchmarks/attacks.py):
-    no parameter gradients, convolution + batch-norm folded into one convolution (exact in eval
-    mode; torch.fx's ``fuse``), and channels_last convolutions. The caller's model is never
-    modified. Folding needs a traceable model; it is kept only if the folded copy's logits on
-    ``probe`` match the original's, and skipped otherwise; a model that cannot be deep-copied
-    is used as is. Forward hooks of the original need not fire on the copy.
-    """
-    try:
-        clone = copy.deepcopy(model).eval()
-    except Exception:  # noqa: BLE001  (e.g. non-leaf tensors cached on the module)
-        return model
-    for p in clone.parameters():
-        p.requires_grad_(False)
-    try:
-        with warnings.catch_warnings():  # its import warns about torch.jit deprecations
-            warnings.simplefilter("ignore")
-            from torch.fx.experimental.optimization import fuse
-        fused = fuse(clone).eval()
-        with torch.no_grad():
-            want, got = clone(probe), fused(probe)
-        if got.shape == want.shape and torch.allclose(
-            got, want, rtol=1e-3, atol=1e-3 * float(want.abs().max())
-        ):
-            clone = fused
-    except Exception:  # noqa: BLE001  (untraceable forward: keep the unfolded copy)
-        pass
-    return clone.to(memory_format=torch.channels_last)
+def _frozen(model: nn.Module, x: Tensor) -> nn.Module:
+    """The model to differentiate through: on the CPU a BN-folded channels_last inference copy
+    (checked on ``x[:16]``), elsewhere the model itself."""
+    return inference_copy(model, x[:16]) if x.device.type == "cpu" and x.dim() == 4 else model
 
 
 def _child_generator(generator: torch.Generator) -> torch.Generator:
@@ -250,7 +223,8 @@ def fgsm_multi(
             continue
         if direction is None:
             with eval_mode(model):
-                direction = ball.ascent_direction(_loss_and_grad(model, x, y))
+                net = _frozen(model, x)
+                direction = ball.ascent_direction(_loss_and_grad(net, x, y))
         out[e] = ball.project(x + e * direction, x, e).clamp_(0.0, 1.0)
     return out
 
@@ -342,7 +316,7 @@ def _pgd_batched(
     best_loss = torch.full((k * n,), -math.inf, dtype=x.dtype, device=x.device)
     broken = torch.zeros(k * n, dtype=torch.bool, device=x.device)
     with eval_mode(model):
-        net = _fast_copy(model, x[:16]) if x.device.type == "cpu" and x.dim() == 4 else model
+        net = _frozen(model, x)
         for r in range(restarts):
             idx = (~broken).nonzero().squeeze(1)
             if idx.numel() == 0:
