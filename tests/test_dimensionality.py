@@ -130,21 +130,6 @@ def test_float32_accumulation_is_close_to_numpy(offset: float) -> None:
         StreamingCovariance(5, dtype=torch.float16)
 
 
-def test_many_spectra_on_threads_equal_one_at_a_time() -> None:
-    from selrob.analysis.dimensionality import _eigvalsh_many
-
-    g = torch.Generator().manual_seed(3)
-    mats = [(lambda a: a @ a.T)(torch.randn(k, k, generator=g, dtype=torch.float64))
-            for k in (5, 40, 40, 70, 3)]  # fmt: skip
-    threads = torch.get_num_threads()
-    got = list(_eigvalsh_many(iter(mats)))
-    assert torch.get_num_threads() == threads and len(got) == len(mats)
-    for m, e in zip(mats, got, strict=True):
-        np.testing.assert_allclose(e.numpy(), np.linalg.eigvalsh(m.numpy())[::-1], rtol=1e-9,
-                                   atol=1e-9 * float(e[0]))  # fmt: skip
-    assert list(_eigvalsh_many(iter([]))) == []
-
-
 def test_feature_subset_is_deterministic_and_documented_shape() -> None:
     a = feature_subset(1000, 64, torch.Generator().manual_seed(5))
     b = feature_subset(1000, 64, torch.Generator().manual_seed(5))

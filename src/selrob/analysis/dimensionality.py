@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
@@ -87,34 +86,13 @@ def _eigvalsh(m: torch.Tensor) -> torch.Tensor:
     """``eigvalsh`` of a symmetric matrix, decreasing. On the CPU, matrices up to 4096 are
     decomposed on one thread: with two threads on a shared 2-core machine the LAPACK call
     stalled erratically (250 x 250: 4 s instead of 2 ms; 1024: 8.5 s instead of 0.1 s), while
-    one thread did 2048 x 2048 in 0.5 s, as fast as two at their best. Many matrices are
-    spread over threads instead (:func:`_eigvalsh_many`).
+    one thread did 2048 x 2048 in 0.5 s, as fast as two at their best. (Spreading many
+    matrices over a thread pool, one single-threaded call each, was 2.4x slower still.)
     """
     if m.device.type != "cpu" or m.shape[0] > 4096:
         return torch.linalg.eigvalsh(m).flip(0)
     with _one_thread():
         return torch.linalg.eigvalsh(m).flip(0)
-
-
-def _eigvalsh_many(mats: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
-    """:func:`_eigvalsh` of each matrix, in order. On the CPU, one single-threaded LAPACK call
-    per worker thread (as many as torch's intra-op threads; LAPACK releases the GIL), with at
-    most that many matrices alive at a time."""
-    workers = torch.get_num_threads()
-    it = iter(mats)
-    first = next(it, None)
-    if first is None:
-        return
-    if first.device.type != "cpu" or workers < 2:
-        yield _eigvalsh(first)
-        yield from (_eigvalsh(m) for m in it)
-        return
-    chunk = [first]
-    with _one_thread(), ThreadPoolExecutor(workers) as pool:
-        while chunk:
-            chunk += [m for _, m in zip(range(workers - len(chunk)), it, strict=False)]
-            yield from pool.map(lambda m: torch.linalg.eigvalsh(m).flip(0), chunk)
-            chunk = [m for _, m in zip(range(workers), it, strict=False)]
 
 
 def explained_variance(acts: torch.Tensor) -> torch.Tensor:
@@ -273,25 +251,20 @@ class StreamingCovariance:
         mean = self.sum / self.n
         return (self.xtx.to(torch.float64) - self.n * torch.outer(mean, mean)) / (self.n - 1)
 
-    def spectrum_matrix(self) -> torch.Tensor:
-        """A symmetric matrix whose eigenvalues are the covariance spectrum: the ``n x n`` Gram
-        matrix of the centred rows while ``n < K`` (float64), else the ``K x K`` covariance
-        (in the accumulator's dtype)."""
+    def eigenvalues(self) -> torch.Tensor:
+        """Covariance eigenvalues, decreasing, float64, length ``min(n, K)``, on the CPU.
+
+        The ``n x n`` Gram matrix of the centred rows while ``n < K`` (float64), else the
+        ``K x K`` covariance, decomposed in the accumulator's dtype (float32: about 2x faster,
+        error of order 1e-6 of the largest eigenvalue, like the accumulation itself)."""
         self._check_n()
         if self.rows is not None:  # Gram route: n x n
             x = torch.cat(self.rows).to(torch.float64)
             x = x - x.mean(0)
-            return x @ x.T / (self.n - 1)
-        return self.covariance().to(self.dtype)
-
-    def spectrum(self, eig: torch.Tensor) -> torch.Tensor:
-        """Decreasing eigenvalues of :meth:`spectrum_matrix` -> the covariance spectrum:
-        float64, clamped at 0, length ``min(n, K)``, on the CPU."""
+            eig = _eigvalsh(x @ x.T / (self.n - 1))
+        else:
+            eig = _eigvalsh(self.covariance().to(self.dtype))
         return eig.to(torch.float64).clamp(min=0).cpu()[: min(self.n, self.k)]
-
-    def eigenvalues(self) -> torch.Tensor:
-        """Covariance eigenvalues, decreasing, float64, length ``min(n, K)``, on the CPU."""
-        return self.spectrum(_eigvalsh(self.spectrum_matrix()))
 
 
 def _measure_name(threshold: float) -> str:
@@ -353,8 +326,9 @@ def layer_dimensionality(
     convolutions (:func:`selrob.models.fold.inference_copy`, checked against the model on the
     first batch; same values to float rounding), and the ``X^T X`` accumulators are float32
     (``accumulate``; pass ``torch.float64`` for the exact-to-double route). On 10k
-    Fashion-MNIST images float32 changed no pca95 count of resnet20's 50 representations and
-    the participation ratios by less than 1e-4 relative (``benchmarks/analyses.py``), while
+    Fashion-MNIST test images (random-init resnet20, 2048 features, clean + gaussian noise +
+    FGSM and both changes) float32 changed none of the 50 pca95 counts and the participation
+    ratios by at most 3.2e-6 relative (``benchmarks/analyses.py --dtype-check``), while
     halving the accumulators' cost and memory.
     """
     if features not in FEATURES:
@@ -406,9 +380,8 @@ def _records(
     accs: Mapping[tuple[str, str, str], StreamingCovariance], threshold: float
 ) -> list[dict]:
     out = []
-    eigs = _eigvalsh_many(acc.spectrum_matrix() for acc in accs.values())
-    for ((layer, kind, label), acc), eig in zip(accs.items(), eigs, strict=True):
-        eig = acc.spectrum(eig)
+    for (layer, kind, label), acc in accs.items():
+        eig = acc.eigenvalues()
         for measure, value in (
             (_measure_name(threshold), float(components_for_variance(eig, threshold))),
             ("participation_ratio", participation_ratio_of(eig)),
