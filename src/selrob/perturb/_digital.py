@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import io
 import math
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -43,8 +42,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
-
-_JPEG_BLOCK = 64  # images per task of the JPEG thread pool
 
 
 def _axis_matrix(taps: Tensor, size: int, mode: str) -> Tensor:
@@ -198,29 +195,14 @@ def _jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
 
 
 def jpeg_compression(x: Tensor, quality: int, generator: torch.Generator | None = None) -> Tensor:
-    """Pillow JPEG round trip at ``quality`` (4:2:0), per image, after rounding to uint8.
-
-    Images are coded in blocks on ``torch.get_num_threads()`` threads (Pillow releases the GIL
-    while encoding and decoding); each image's bytes are as in a serial loop.
-    """
+    """Pillow JPEG round trip at ``quality`` (4:2:0), per image, after rounding to uint8."""
     n, c, h, w = x.shape
     q8 = (x.detach() * 255.0).round_().clamp_(0, 255).to(torch.uint8).cpu()
     arr = q8.permute(0, 2, 3, 1).numpy()
     if c == 1:
         arr = arr[..., 0]
     out = np.empty_like(arr)
-
-    def run(lo: int) -> None:
-        for i in range(lo, min(lo + _JPEG_BLOCK, n)):
-            out[i] = _jpeg_roundtrip(np.ascontiguousarray(arr[i]), int(quality))
-
-    starts = range(0, n, _JPEG_BLOCK)
-    workers = min(torch.get_num_threads(), len(starts))
-    if workers > 1:  # Pillow's codecs release the GIL; each image is independent
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, starts))
-    else:
-        for lo in starts:
-            run(lo)
+    for i in range(n):
+        out[i] = _jpeg_roundtrip(np.ascontiguousarray(arr[i]), int(quality))
     y = torch.from_numpy(out).reshape(n, h, w, c).permute(0, 3, 1, 2)
     return (y.to(device=x.device, dtype=x.dtype) / 255.0).contiguous()
