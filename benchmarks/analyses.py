@@ -14,15 +14,21 @@ memory (``ru_maxrss``) is its own:
   when importable, else a hand-written equivalent), plus the change for both;
 - ``bias`` (only with ``--bias-check``): flattened PCA dimensionality of the stem, layer1.0
   and the stem's change under gaussian noise (sigma .18) on 2000 images with 1024 / 2048 /
-  4096 / all features, to show what feature subsampling does.
+  4096 / all features, to show what feature subsampling does;
+- with ``--dtype-check`` the ``dims`` phase runs again with float64 accumulators and reports
+  how many pca95 counts and how much the participation ratios change.
 
-    PYTHONPATH=src python benchmarks/analyses.py [--n 10000] [--grad-n 500] [--grad-units 8]
+The last line sums the timed phases (``gradients`` + ``dims``) against the issue's target:
+under 2 minutes and 4 GiB on 2 CPU cores.
+
+    PYTHONPATH=src python benchmarks/analyses.py [--n 10000] [--grad-n 500] [--grad-units 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import resource
 import subprocess
@@ -94,6 +100,12 @@ def perturbations(net: torch.nn.Module) -> dict:
     return {"gaussian_noise@3": ("corrupted", noise), "fgsm-linf@0.0039": ("adversarial", attack)}
 
 
+def timing(phase: str, wall: float, cpu: float) -> None:
+    """One machine-readable line for the summary of :func:`main`."""
+    rec = {"phase": phase, "wall": wall, "cpu": cpu, "peak_gib": peak_gib()}
+    print("TIMING " + json.dumps(rec), flush=True)
+
+
 def timed(pert: dict, clock: dict) -> dict:
     """Wrap each perturbation function to add its wall time to ``clock``."""
 
@@ -137,6 +149,7 @@ def phase_gradients(args: argparse.Namespace) -> None:
         f"  {args.grad_n} images, {units or 'all'} units/layer: {dt:.1f} s wall, {dc:.1f} s CPU, "
         f"peak RSS {peak_gib():.2f} GiB"
     )
+    timing("gradients", dt, dc)
     for r in recs:
         if r["layer"] in ("stem", "layer3.2"):
             print(f"    {r['layer']:9s} {r['statistic']:30s} {r['value']:.4f}")
@@ -156,6 +169,7 @@ def phase_dims(args: argparse.Namespace) -> None:
     t, c = time.perf_counter(), cpu_s()
     recs = layer_dimensionality(net, batches, pert, max_features=args.max_features)
     dt, dc = time.perf_counter() - t, cpu_s() - c
+    timing("dims", dt, dc)
     print(
         f"  {len(x)} images, 10 layers x 5 representations, max_features {args.max_features}: "
         f"{dt:.1f} s wall, {dc:.1f} s CPU (perturbing {clock.get('perturb', 0):.1f} s wall), "
@@ -224,7 +238,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=10000, help="images for dimensionality")
     p.add_argument("--grad-n", type=int, default=500, help="images for gradient statistics")
     p.add_argument(
-        "--grad-units", type=int, default=8, help="units per layer for gradients (0 = all)"
+        "--grad-units", type=int, default=0, help="units per layer for gradients (0 = all)"
     )
     p.add_argument("--compare-n", type=int, default=50, help="images for the loop/vmap comparison")
     p.add_argument(
@@ -249,10 +263,28 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {os.getloadavg()}"
     )
     phases = ["compare", "gradients", "dims"] + (["bias"] if args.bias_check else [])
+    timings = []
     for phase in phases:
         print(f"[{phase}]", flush=True)
-        subprocess.run([sys.executable, __file__, *sys.argv[1:], "--phase", phase], check=True)
+        cmd = [sys.executable, __file__, *sys.argv[1:], "--phase", phase]
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
+            for line in proc.stdout:
+                if line.startswith("TIMING "):
+                    timings.append(json.loads(line.removeprefix("TIMING ")))
+                else:
+                    print(line, end="", flush=True)
+        if proc.returncode:
+            sys.exit(f"phase {phase} failed with exit status {proc.returncode}")
     print(f"load average at the end {os.getloadavg()}")
+    if timings:
+        wall = sum(t["wall"] for t in timings)
+        peak = max(t["peak_gib"] for t in timings)
+        parts = ", ".join(f"{t['phase']} {t['wall']:.1f} s" for t in timings)
+        verdict = "met" if wall < 120 and peak < 4 else "NOT met"
+        print(
+            f"summary: {parts}; total {wall:.1f} s wall, peak RSS {peak:.2f} GiB "
+            f"(target < 120 s and < 4 GiB on 2 CPU cores: {verdict})"
+        )
 
 
 if __name__ == "__main__":
