@@ -40,7 +40,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageFile
 from torch import Tensor
 
 
@@ -179,18 +179,73 @@ def pixelate(
     return _apply_separable(x, terms).clamp_(0.0, 1.0)
 
 
-def _jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
-    """Encode one uint8 (H, W) or (H, W, 3) image as JPEG and decode it (same shape)."""
+def _pil(img: np.ndarray) -> Image.Image:
+    """A Pillow image over one uint8 (H, W) ('L') or (H, W, 3) ('RGB') array, without a copy."""
     mode = "RGB" if img.ndim == 3 else "L"
-    size = (img.shape[1], img.shape[0])
-    pil = Image.frombuffer(mode, size, img.tobytes(), "raw", mode, 0, 1)
-    buf = io.BytesIO()
-    if mode == "RGB":
+    return Image.frombuffer(mode, (img.shape[1], img.shape[0]), img, "raw", mode, 0, 1)
+
+
+def _save_jpeg(pil: Image.Image, buf: io.BytesIO, quality: int) -> None:
+    if pil.mode == "RGB":
         pil.save(buf, format="JPEG", quality=quality, subsampling="4:2:0")
     else:
         pil.save(buf, format="JPEG", quality=quality)
+
+
+def _encode_jpeg(pil: Image.Image, config: tuple) -> bytes:
+    """JPEG bytes of ``pil`` from Pillow's encoder with ``config`` (what ``save`` would pass)."""
+    encoder = Image._getencoder(pil.mode, "jpeg", pil.mode, config)
+    try:
+        encoder.setimage(pil.im, (0, 0, *pil.size))
+        parts = []
+        while True:
+            _, status, data = encoder.encode(ImageFile.MAXBLOCK)
+            parts.append(data)
+            if status:
+                break
+        if status < 0:
+            raise OSError(f"JPEG encoder error {status}")
+    finally:
+        encoder.cleanup()
+    return b"".join(parts)
+
+
+@lru_cache(maxsize=64)
+def _jpeg_config(mode: str, quality: int) -> tuple | None:
+    """Pillow's own encoder settings for JPEG at ``quality``, or None if they cannot be reused.
+
+    Read from the image after a real ``save`` of a probe (Pillow stores them there), and
+    accepted only if encoding the probe with them gives ``save``'s bytes exactly.
+    """
+    shape = (32, 32, 3) if mode == "RGB" else (32, 32)
+    probe = _pil(np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8))
+    buf = io.BytesIO()
+    _save_jpeg(probe, buf, quality)
+    config = getattr(probe, "encoderconfig", None)
+    try:
+        same = config is not None and _encode_jpeg(probe, config) == buf.getvalue()
+    except Exception:  # noqa: BLE001 - any failure: use the public path
+        same = False
+    return config if same else None
+
+
+def _jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    """Encode one uint8 (H, W) or (H, W, 3) image as JPEG and decode it (same shape).
+
+    Bytes are ``Image.save``'s. To save its per-call overhead (about half of a 32 px round
+    trip), the encoder is called directly with the settings ``save`` uses, checked once per
+    quality (:func:`_jpeg_config`); ``save`` itself is the fallback.
+    """
+    pil = _pil(img)
+    config = _jpeg_config(pil.mode, quality)
+    if config is not None:
+        data = _encode_jpeg(pil, config)
+    else:
+        buf = io.BytesIO()
+        _save_jpeg(pil, buf, quality)
+        data = buf.getvalue()
     # Decode the bytes directly with Pillow's JPEG decoder (skips Image.open's format sniffing).
-    decoded = Image.frombytes(mode, size, buf.getvalue(), "jpeg", mode, "")
+    decoded = Image.frombytes(pil.mode, pil.size, data, "jpeg", pil.mode, "")
     return np.frombuffer(decoded.tobytes(), dtype=np.uint8).reshape(img.shape)
 
 
@@ -198,11 +253,11 @@ def jpeg_compression(x: Tensor, quality: int, generator: torch.Generator | None 
     """Pillow JPEG round trip at ``quality`` (4:2:0), per image, after rounding to uint8."""
     n, c, h, w = x.shape
     q8 = (x.detach() * 255.0).round_().clamp_(0, 255).to(torch.uint8).cpu()
-    arr = q8.permute(0, 2, 3, 1).numpy()
+    arr = q8.permute(0, 2, 3, 1).contiguous().numpy()  # (N, H, W, C): each image contiguous
     if c == 1:
         arr = arr[..., 0]
     out = np.empty_like(arr)
     for i in range(n):
-        out[i] = _jpeg_roundtrip(np.ascontiguousarray(arr[i]), int(quality))
+        out[i] = _jpeg_roundtrip(arr[i], int(quality))
     y = torch.from_numpy(out).reshape(n, h, w, c).permute(0, 3, 1, 2)
     return (y.to(device=x.device, dtype=x.dtype) / 255.0).contiguous()
