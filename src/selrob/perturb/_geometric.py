@@ -283,12 +283,14 @@ def glass_permutation(offsets: Tensor, h: int, w: int, d: int) -> Tensor:
         w - d, d, -1, device=dev
     )
     step = max(1, _GLASS_CHUNK // max(len(p) for _, p in waves))
+    narrow = torch.int16 if d * (w + 1) < 2**15 else torch.int32
     out = torch.empty(n, h * w, dtype=torch.int64, device=dev)
     for s0 in range(0, n, step):  # small blocks: cache-resident, no thread start-up per op
         perm = torch.arange(h * w, device=dev)[:, None].repeat(1, min(step, n - s0))  # (HW, n)
-        for rnd in offsets[..., s0 : s0 + step]:
-            off = rnd.to(torch.int64)  # (H-2d, W-2d, 2, n)
-            tgt_all = (grid[..., None] + off[:, :, 0] * w + off[:, :, 1]).reshape(-1, perm.shape[1])
+        for rnd in offsets[..., s0 : s0 + step]:  # (H-2d, W-2d, 2, n) int8
+            # Flat offset dy * w + dx in a narrow int (|.| <= d (w + 1)), then int64 targets.
+            shift = rnd[:, :, 0].to(narrow).mul_(w).add_(rnd[:, :, 1])
+            tgt_all = shift.to(torch.int64).add_(grid[..., None]).reshape(-1, perm.shape[1])
             for visit, pos in waves:
                 tgt = tgt_all.index_select(0, visit)
                 here = perm.index_select(0, pos)
