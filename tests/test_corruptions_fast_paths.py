@@ -69,3 +69,10 @@ def test_jpeg_fallback_without_direct_encoder(monkeypatch):
     want = C.corrupt(x, "jpeg_compression", 5)
     monkeypatch.setattr(_digital, "_jpeg_config", lambda mode, quality: None)
     assert torch.equal(C.corrupt(x, "jpeg_compression", 5), want)
+
+
+@pytest.mark.parametrize(("h", "w"), [(32, 32), (28, 28), (64, 48), (1, 5)])
+def test_affine_grid_equals_torch(h, w):
+    theta = torch.randn(4, 2, 3, generator=torch.Generator().manual_seed(h), dtype=torch.float64)
+    want = torch.nn.functional.affine_grid(theta, [4, 3, h, w], align_corners=True)
+    torch.testing.assert_close(_geometric._affine_grid(theta, h, w), want, atol=1e-12, rtol=0)

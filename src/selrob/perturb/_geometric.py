@@ -327,9 +327,31 @@ def displace(x: Tensor, dx: Tensor, dy: Tensor) -> Tensor:
     """
     n, c, h, w = x.shape
     eye = torch.eye(2, 3, dtype=x.dtype, device=x.device)[None]
-    base = F.affine_grid(eye, [1, c, h, w], align_corners=False)
-    grid = base + torch.stack((dx * (2.0 / w), dy * (2.0 / h)), dim=-1).to(x.dtype)
+    base = F.affine_grid(eye, [1, c, h, w], align_corners=False)[0]  # (H, W, 2)
+    grid = torch.empty(n, h, w, 2, dtype=x.dtype, device=x.device)
+    torch.add(base[..., 0], dx.to(x.dtype), alpha=2.0 / w, out=grid[..., 0])
+    torch.add(base[..., 1], dy.to(x.dtype), alpha=2.0 / h, out=grid[..., 1])
     return _sample(x, grid, align_corners=False)
+
+
+def _affine_grid(theta: Tensor, h: int, w: int) -> Tensor:
+    """``F.affine_grid(theta, (N, C, H, W), align_corners=True)`` by broadcasting: (N, H, W, 2).
+
+    ``affine_grid`` multiplies an (H W, 3) base by each (3, 2) ``theta^T`` (a batched matmul
+    with inner size 3, slow on CPU); here each output coordinate is two multiply-adds.
+    """
+    cols, rows = (
+        torch.linspace(-1.0, 1.0, size, dtype=theta.dtype, device=theta.device)
+        if size > 1
+        else torch.zeros(1, dtype=theta.dtype, device=theta.device)  # as affine_grid
+        for size in (w, h)
+    )
+    grid = torch.empty(theta.shape[0], h, w, 2, dtype=theta.dtype, device=theta.device)
+    for k in range(2):
+        t = theta[:, k, :, None, None]  # (N, 3, 1, 1)
+        g = torch.addcmul(t[:, 2], t[:, 1], rows[:, None])  # (N, H, 1)
+        torch.addcmul(g, t[:, 0], cols[None, :], out=grid[..., k])
+    return grid
 
 
 def _sample(x: Tensor, grid: Tensor, align_corners: bool) -> Tensor:
@@ -353,8 +375,7 @@ def affine_warp(x: Tensor, pts_src: Tensor, pts_dst: Tensor) -> Tensor:
     lin_n = lin * d[None, None, :] / d[None, :, None]
     shift_n = ((lin @ d[:, None]).squeeze(2) + shift - d) / d
     theta = torch.cat((lin_n, shift_n[:, :, None]), dim=2).to(x.device, x.dtype)
-    grid = F.affine_grid(theta, [n, c, h, w], align_corners=True)
-    return _sample(x, grid, align_corners=True)
+    return _sample(x, _affine_grid(theta, h, w), align_corners=True)
 
 
 def elastic_transform(
