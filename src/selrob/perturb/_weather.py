@@ -258,14 +258,14 @@ def spatter(x: Tensor, params: tuple[float, ...], generator: torch.Generator) ->
     """
     mean, std, sigma, thr, intensity, mud = (float(v) for v in params)
     n, _, h, w = x.shape
-    liquid = gaussian_blur(mean + std * _randn((n, 1, h, w), generator, x), sigma)
-    liquid = torch.where(liquid < thr, torch.zeros_like(liquid), liquid)
+    liquid = gaussian_blur(_randn((n, 1, h, w), generator, x).mul_(std).add_(mean), sigma)
+    liquid = liquid.masked_fill_(liquid < thr, 0.0)
     if mud == 0:
-        liquid8 = torch.floor(liquid * 255).clamp(0, 255)
-        m = liquid8 * water_relief(liquid8)
+        liquid8 = liquid.mul(255).floor_().clamp_(0, 255)
+        m = liquid8.mul_(water_relief(liquid8))
         top = m.amax(dim=(1, 2, 3), keepdim=True)
-        m = torch.where(top > 0, m / top.clamp_min(1e-12), torch.zeros_like(m)) * intensity
-        return (x + m * _colour(_WATER, x)).clamp_(0.0, 1.0)
+        m = m.div_(top.clamp_min(1e-12)).mul_(intensity)  # all zero where top == 0
+        return torch.addcmul(x, m, _colour(_WATER, x)).clamp_(0.0, 1.0)
     m = gaussian_blur((liquid > thr).to(x.dtype), intensity)
-    m = torch.where(m < 0.8, torch.zeros_like(m), m)
-    return (x * (1 - m) + _colour(_MUD, x) * m).clamp_(0.0, 1.0)
+    m = m.masked_fill_(m < 0.8, 0.0)
+    return torch.addcmul(x * (1 - m), _colour(_MUD, x), m).clamp_(0.0, 1.0)
