@@ -207,18 +207,16 @@ def canny_edges(img8: Tensor, low: float = 50.0, high: float = 150.0) -> Tensor:
     def nb(dr: int, dc: int) -> Tensor:
         return mp[:, :, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
 
-    xs, ys = gx.abs() * _TG22, gy.abs() * 32768  # int32: exact, as OpenCV's fixed point
-    horiz = ys < xs
-    vert = ~horiz & (ys > xs + gx.abs() * 65536)
-    s = torch.where((gx < 0) ^ (gy < 0), -1, 1)
-    diag_keep = torch.where(
-        s > 0, (mag > nb(-1, -1)) & (mag > nb(1, 1)), (mag > nb(-1, 1)) & (mag > nb(1, -1))
-    )
-    keep = torch.where(
-        horiz,
-        (mag > nb(0, -1)) & (mag >= nb(0, 1)),
-        torch.where(vert, (mag > nb(-1, 0)) & (mag >= nb(1, 0)), diag_keep),
-    )
+    gxa, ys = gx.abs(), gy.abs() * 32768  # int32: exact, as OpenCV's fixed point
+    horiz = ys < gxa * _TG22
+    vert = ys > gxa * (_TG22 + 65536)  # implies not horiz
+    rising = ~(horiz | vert) & ((gx < 0) == (gy < 0))  # diagonal along (1, 1)
+    falling = ~(horiz | vert | rising)  # diagonal along (1, -1)
+    # Sector masks combined with & and | (cheap on bools; torch.where on int32 is not).
+    keep = horiz & (mag > nb(0, -1)) & (mag >= nb(0, 1))
+    keep |= vert & (mag > nb(-1, 0)) & (mag >= nb(1, 0))
+    keep |= rising & (mag > nb(-1, -1)) & (mag > nb(1, 1))
+    keep |= falling & (mag > nb(-1, 1)) & (mag > nb(1, -1))
     weak = keep & (mag > low)
     edge = weak & (mag > high)
     todo = (weak & ~edge).flatten(1).any(dim=1).nonzero().flatten()  # images with weak pixels
