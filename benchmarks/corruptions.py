@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import os
 import time
 from collections.abc import Callable
 
@@ -180,6 +181,8 @@ def main() -> None:
     xb = x[: args.baseline_n].contiguous()
     C.corrupt(x[:8], "contrast", 1)  # warm-up
 
+    load = "load average %.2f %.2f %.2f (1, 5, 15 min)"
+    print(f"{os.cpu_count()} CPUs, {load % os.getloadavg()} at start")
     print(f"{'corruption':<18} {'torch s':>8} {'img/s':>9} {'base s (extrap.)':>17} {'ratio':>7}")
     tot_t = tot_b = tot_np_t = tot_np_b = 0.0
     for name in C.CORRUPTIONS:
@@ -198,6 +201,7 @@ def main() -> None:
     print(f"per-image baseline (extrapolated from {xb.shape[0]} images): {tot_b:.1f} s")
     print(f"speed-up, whole suite: {tot_b / tot_t:.1f}x")
     print(f"speed-up over the 13 numpy baselines only: {tot_np_b / tot_np_t:.1f}x")
+    print(f"{load % os.getloadavg()} at the end (other jobs on the machine skew timings)")
 
 
 if __name__ == "__main__":
