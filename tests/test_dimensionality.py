@@ -130,6 +130,22 @@ def test_float32_accumulation_is_close_to_numpy(offset: float) -> None:
         StreamingCovariance(5, dtype=torch.float16)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_syrk_update_writes_the_lower_triangle_in_place(dtype: torch.dtype) -> None:
+    from selrob.analysis.dimensionality import _syrk_lower
+
+    rng = np.random.default_rng(0)
+    c0, x = rng.standard_normal((7, 7)), rng.standard_normal((5, 7))
+    c = torch.tensor(c0, dtype=dtype)
+    ptr = c.data_ptr()
+    _syrk_lower(c, torch.tensor(x, dtype=dtype))
+    want = c0 + x.T @ x
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert c.data_ptr() == ptr
+    np.testing.assert_allclose(np.tril(c.double().numpy()), np.tril(want), rtol=tol, atol=tol)
+    np.testing.assert_allclose(np.triu(c.double().numpy(), 1), np.triu(c0, 1), rtol=tol)
+
+
 def test_feature_subset_is_deterministic_and_documented_shape() -> None:
     a = feature_subset(1000, 64, torch.Generator().manual_seed(5))
     b = feature_subset(1000, 64, torch.Generator().manual_seed(5))
