@@ -71,8 +71,29 @@ def test_jpeg_fallback_without_direct_encoder(monkeypatch):
     assert torch.equal(C.corrupt(x, "jpeg_compression", 5), want)
 
 
+@pytest.mark.filterwarnings("ignore:Since version 1.3.0, affine_grid:UserWarning")
 @pytest.mark.parametrize(("h", "w"), [(32, 32), (28, 28), (64, 48), (1, 5)])
 def test_affine_grid_equals_torch(h, w):
     theta = torch.randn(4, 2, 3, generator=torch.Generator().manual_seed(h), dtype=torch.float64)
     want = torch.nn.functional.affine_grid(theta, [4, 3, h, w], align_corners=True)
     torch.testing.assert_close(_geometric._affine_grid(theta, h, w), want, atol=1e-12, rtol=0)
+
+
+def test_split_poisson_ignores_thread_count_and_has_poisson_moments():
+    from selrob.perturb import _noise
+
+    rates = torch.full((1 << 19,), 7.5)  # above the split threshold
+    before = torch.get_num_threads()
+    try:
+        draws = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            draws.append(_noise._poisson(rates, torch.Generator().manual_seed(1)))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(draws[0], draws[1])
+    k = draws[0].double()
+    assert abs(k.mean().item() - 7.5) < 0.03 and abs(k.var().item() - 7.5) < 0.1
+    assert torch.equal(k, k.round()) and k.min() >= 0
+    pieces = k.chunk(_noise._POISSON_PARTS)
+    assert not torch.equal(pieces[0], pieces[1])  # each piece has its own stream
