@@ -17,6 +17,9 @@ Decisions (see also ``/work/shared/CORRUPTIONS.md``):
 - ``saturate`` is colour-only: on C = 1 it raises :class:`InvalidArgument`; use
   :func:`applicable` / :func:`corruptions_for` to skip it for grey data. ``brightness`` on grey
   images adds to the intensity (the HSV value of a grey pixel) and clips.
+- ``corrupt`` runs the implementation on chunks of whole images (about 1M values each, see
+  ``_CHUNK_VALUES``) for speed; random draws follow the chunks in order, so a seed fixes the
+  output for a given batch (on any thread count), as before.
 - Severity is not monotone for saturate (desaturates at 1-2, oversaturates at 3-5) nor for
   elastic_transform at 32 px (severity 1 is a pure affine jitter); the published parameters win.
 - Implementations share one contract, ``fn(x, params, generator) -> Tensor``: ``x`` (N, C, H, W)
