@@ -57,7 +57,7 @@ def load_npy_corrupted(
     rows = slice((severity - 1) * n, severity * n)
     images = torch.from_numpy(np.ascontiguousarray(arr[rows]).transpose(0, 3, 1, 2).copy())
     return ImageDataset(
-        images, torch.from_numpy(np.asarray(labels[rows], dtype=np.int64)), classes, name
+        images, torch.from_numpy(np.array(labels[rows], dtype=np.int64)), classes, name
     )
 
 
