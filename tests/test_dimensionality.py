@@ -270,6 +270,38 @@ def test_identity_perturbation_has_no_change_and_spatial_mean_features(
         assert table[(n, "change_adversarial", "participation_ratio")] == 0.0
 
 
+def test_feature_subset_of_flattened_maps_matches_explicit_columns(
+    small_model: torch.nn.Module,
+) -> None:
+    """Kept coordinates are gathered from the (channels_last) inference copy's maps: they must
+    be the same (C, H, W)-order columns as flattening the original model's maps."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(60, 1, 12, 12, generator=g)
+    y = torch.zeros(60, dtype=torch.long)
+    shift = lambda a, _y: a * 0.7 + 0.1  # noqa: E731
+    recs = layer_dimensionality(
+        small_model, [(x[:35], y[:35]), (x[35:], y[35:])], {"s": ("corrupted", shift)},
+        max_features=20, accumulate=torch.float64,
+    )  # fmt: skip
+    small_model.eval()
+    names = small_model.unit_layers
+    clean = _maps_by_hooks(small_model, x, names)
+    pert = _maps_by_hooks(small_model, shift(x, y), names)
+    table = {(r["layer"], r["input_kind"], r["measure"]): r["value"] for r in recs}
+    draws = torch.Generator().manual_seed(0)  # layer_dimensionality's default generator
+    for n in names:
+        idx = feature_subset(clean[n][0].numel(), 20, draws)
+        assert idx is not None
+        for kind, acts in (
+            ("clean", clean[n].flatten(1)[:, idx]),
+            ("change_corrupted", (pert[n] - clean[n]).flatten(1)[:, idx]),
+        ):
+            assert table[(n, kind, "pca95")] == sk_pca(acts.double().numpy(), 0.95).n_components_
+            assert table[(n, kind, "participation_ratio")] == pytest.approx(
+                sklearn_pr(acts.double().numpy()), rel=1e-5
+            )
+
+
 def test_memory_budget_and_arguments_are_checked(small_model: torch.nn.Module) -> None:
     batches = [(torch.rand(4, 1, 16, 16), torch.zeros(4, dtype=torch.long))]
     with pytest.raises(InvalidArgument, match="max_features"):

@@ -294,14 +294,46 @@ def _measure_name(threshold: float) -> str:
     return f"pca{threshold * 100:g}"
 
 
-def _layer_features(
+def _layer_outputs(
     model: nn.Module, x: torch.Tensor, layers: str, features: str
 ) -> dict[str, torch.Tensor]:
+    """Per recorded layer: the output maps (``"flatten"``) or the spatial means (N, U)."""
     with torch.no_grad(), UnitRecorder(model, layers, keep_maps=features == "flatten") as rec:
         model(x)
-    if features == "flatten":
-        return {k: v.flatten(1) for k, v in rec.maps.items()}
-    return dict(rec.acts)
+    return dict(rec.maps) if features == "flatten" else dict(rec.acts)
+
+
+class _Features:
+    """Flatten a layer's outputs in (C, H, W) order and keep the coordinates ``index``.
+
+    The subset is taken before anything else (the change is computed on kept coordinates
+    only), and from channels_last maps it is gathered through their (H, W, C) view, so the
+    full flattened copy of a large layer is never made.
+    """
+
+    def __init__(self, shape: torch.Size, index: torch.Tensor | None) -> None:
+        self.num_features = shape[1:].numel()
+        self.index = index
+        self.nhwc_index = None
+        if index is not None and len(shape) == 4:
+            c, hw = shape[1], shape[2] * shape[3]
+            self.nhwc_index = (index % hw) * c + index // hw
+
+    @property
+    def k(self) -> int:
+        return self.num_features if self.index is None else int(self.index.numel())
+
+    def __call__(self, out: torch.Tensor) -> torch.Tensor:
+        if self.index is None:
+            return out.flatten(1)
+        if (
+            self.nhwc_index is not None
+            and not out.is_contiguous()
+            and out.is_contiguous(memory_format=torch.channels_last)
+        ):
+            view = out.permute(0, 2, 3, 1).reshape(out.shape[0], -1)  # a view, no copy
+            return view.index_select(1, self.nhwc_index.to(out.device))
+        return out.flatten(1).index_select(1, self.index.to(out.device))
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -368,6 +400,7 @@ def layer_dimensionality(
         keys += [(kind, label), (f"change_{kind}", label)]
     accs: dict[tuple[str, str, str], StreamingCovariance] = {}
     net: nn.Module | None = None
+    sel: dict[str, _Features] = {}
     was_training = model.training
     model.eval()
     try:
@@ -376,18 +409,22 @@ def layer_dimensionality(
             xps = {label: fn(x, y).detach() for label, (_k, fn) in perts.items()}
             if net is None:
                 net = inference_copy(model, x[:16])
-            clean = _layer_features(net, x, layers, features)
+            outs = _layer_outputs(net, x, layers, features)
             if not accs:
-                for name, f in clean.items():
-                    idx = feature_subset(f.shape[1], max_features, gen)
+                for name, o in outs.items():
+                    sel[name] = _Features(
+                        o.shape, feature_subset(o.shape[1:].numel(), max_features, gen)
+                    )
                     for kind, label in keys:
                         accs[(name, kind, label)] = StreamingCovariance(
-                            f.shape[1], index=idx, device=f.device, dtype=accumulate
+                            sel[name].k, device=o.device, dtype=accumulate
                         )
+            clean = {name: sel[name](o) for name, o in outs.items()}
             for name, f in clean.items():
                 accs[(name, "clean", "none")].update(f)
             for label, (kind, _fn) in perts.items():
-                pert = _layer_features(net, xps[label], layers, features)
+                outs = _layer_outputs(net, xps[label], layers, features)
+                pert = {name: sel[name](o) for name, o in outs.items()}
                 for name, f in pert.items():
                     accs[(name, kind, label)].update(f)
                     accs[(name, f"change_{kind}", label)].update(f - clean[name])
