@@ -9,10 +9,14 @@ Two routes compute the same gradients: ``method="loop"`` (one forward with the g
 then one ``autograd.grad`` per unit) and ``method="vmap"`` (``torch.func.vjp`` per layer,
 vmapped over one-hot cotangents in chunks of units). The loop is the default: in
 ``benchmarks/analyses.py`` (resnet20, 50 images x 16 units x 10 layers, 2 CPU cores) it took
-13 CPU-seconds against 31 for vmap, whose backward convolves ``units x batch`` images and
-which re-runs the forward per layer. The cost is one backward per unit to its layer, so deep
-layers dominate: 500 images with 8 random units per layer (``max_units=8``) took ~140
-CPU-seconds; all 352 units of resnet20 would take about six times that.
+1.8 s against 4.2-4.4 s for vmap, whose backward convolves ``units x batch`` images and
+which re-runs the forward per layer (``autograd.grad(..., is_grads_batched=True)`` over
+chunks of 4 or 16 units was also ~2x slower than the loop). Both run on a frozen copy of the
+model with batch norm folded into its convolutions (:func:`selrob.models.fold.inference_copy`),
+about 2.2x faster than the model itself. The cost is one backward per unit to its layer, so
+deep layers dominate, and ~80% of it is convolution backward: all 352 units of resnet20 on
+500 Fashion-MNIST images took 50-53 s on 2 CPU cores (batches of 100 samples were faster than
+50 or 200).
 
 Variability (PAPER.md leaves the statistic open; the paper's words are "more variable across
 samples and across units"). Per layer we report, for gradient vectors ``g[u, n]``:
