@@ -14,8 +14,9 @@ uses the units of :mod:`selrob.units` (one feature per channel, averaged over po
 
 Cost and the feature budget. Flattened early layers are large (resnet20 at 28 px: 16x28x28 =
 12544 features). :class:`StreamingCovariance` is exact: it keeps the rows while ``n < D``
-(Gram route, memory ``n D``) and switches to a ``D x D`` float64 ``X^T X`` from then on, so
-memory is ``min(n D x 4, D^2 x 8)`` bytes per layer and representation. With
+(Gram route, memory ``n D``) and switches to a ``D x D`` ``X^T X`` from then on (float64, or
+float32 as :func:`layer_dimensionality` uses by default, to about 1e-6 relative), so memory
+is ``min(n D x 4, D^2 x 8)`` bytes per layer and representation (``D^2 x 4`` in float32). With
 ``max_features=None`` nothing is approximated; that fits for a few thousand inputs (2000
 inputs: about 0.6 GiB per representation for all ten resnet20 layers). Beyond that, when
 ``D > max_features`` (default 2048) we keep a fixed random subset of ``max_features``
