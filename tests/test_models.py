@@ -58,3 +58,18 @@ def test_unit_patterns_on_any_module() -> None:
 def test_unknown_model_lists_names() -> None:
     with pytest.raises(UnknownName, match="resnet20"):
         build_model("vgg", 3, 10)
+
+
+def test_eval_mode_restores_every_flag_also_on_error() -> None:
+    from selrob.models.common import eval_mode, model_device
+
+    net = build_model("small_cnn", 1, 3, width=0.25).train()
+    first = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    first.eval()  # a mixed state, e.g. frozen batch norm during fine-tuning
+    before = [m.training for m in net.modules()]
+    with pytest.raises(RuntimeError, match="boom"), eval_mode(net):
+        assert not any(m.training for m in net.modules())
+        raise RuntimeError("boom")
+    assert [m.training for m in net.modules()] == before
+    assert model_device(net) == torch.device("cpu")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")

@@ -24,6 +24,7 @@ from selrob.data import ImageDataset, batches, dataset_info, load_dataset
 from selrob.errors import InvalidArgument, RunFailed
 from selrob.io import save_torch_atomic
 from selrob.models import build_model
+from selrob.models.common import eval_mode
 from selrob.selectivity import SelectivityAccumulator, regularized_loss
 from selrob.units import UnitRecorder
 
@@ -71,15 +72,12 @@ def evaluate_model(
     units: str = "default",
 ) -> tuple[float, float, dict[str, float]]:
     """(accuracy, network selectivity, per-layer selectivity) over ``ds`` in eval mode."""
-    was = model.training
-    model.eval()
     acc = SelectivityAccumulator(ds.num_classes)
     correct = 0
-    with UnitRecorder(model, units) as rec:
+    with eval_mode(model), UnitRecorder(model, units) as rec:
         for x, y in batches(ds, batch_size, device=device):
             correct += int((model(x).argmax(1) == y).sum())
             acc.update(rec.acts, y)
-    model.train(was)
     mean, per_layer = acc.summary()
     return correct / len(ds), mean, per_layer
 

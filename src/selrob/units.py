@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from selrob.errors import InvalidArgument
+from selrob.models.common import eval_mode
 
 
 def unit_layer_names(model: nn.Module, pattern: str = "default") -> list[str]:
@@ -87,11 +88,6 @@ class UnitRecorder:
 
 def unit_counts(model: nn.Module, sample: torch.Tensor, pattern: str = "default") -> dict[str, int]:
     """Number of units per recorded layer, found with one forward pass of ``sample`` (1, C, H, W)."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), UnitRecorder(model, pattern) as rec:
-            model(sample)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad(), UnitRecorder(model, pattern) as rec:
+        model(sample)
     return {k: v.shape[1] for k, v in rec.acts.items()}

@@ -13,8 +13,9 @@ import torch
 from torch import Tensor, nn
 
 from selrob.errors import InvalidArgument, UnknownName
+from selrob.models.common import eval_mode, model_device
 from selrob.perturb.attacks import attack as run_attack
-from selrob.perturb.attacks import attack_by_name, ball_by_name, eval_mode
+from selrob.perturb.attacks import attack_by_name, ball_by_name
 
 __all__ = ["adversarial_accuracy", "default_epsilons"]
 
@@ -146,8 +147,7 @@ def adversarial_accuracy(
         raise InvalidArgument(f"batch_size={batch_size!r} must be an integer >= 1")
     eps_list = list(dict.fromkeys(float(e) for e in epsilons))
     if device is None:
-        param = next(iter(model.parameters()), None)
-        device = param.device if param is not None else torch.device("cpu")
+        device = model_device(model)
     if generator is None:
         generator = torch.Generator().manual_seed(0)
     correct = dict.fromkeys(eps_list, 0)

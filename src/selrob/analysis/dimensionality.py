@@ -47,6 +47,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from selrob.errors import InvalidArgument
+from selrob.models.common import eval_mode, model_device
 from selrob.models.fold import inference_copy
 from selrob.units import UnitRecorder
 
@@ -337,11 +338,6 @@ class _Features:
         return out.flatten(1).index_select(1, self.index.to(out.device))
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 def _check_budget(accs: Mapping[object, StreamingCovariance], limit: float) -> None:
     need = sum(a.nbytes for a in accs.values()) / 2**30
     if need > limit:
@@ -395,16 +391,14 @@ def layer_dimensionality(
     if "none" in perts:
         raise InvalidArgument("perturbation label 'none' is reserved for clean inputs; rename it")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
-    device = _model_device(model)
+    device = model_device(model)
     keys = [("clean", "none")]
     for label, (kind, _fn) in perts.items():
         keys += [(kind, label), (f"change_{kind}", label)]
     accs: dict[tuple[str, str, str], StreamingCovariance] = {}
     net: nn.Module | None = None
     sel: dict[str, _Features] = {}
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for x, y in tqdm(batches, desc="dimensionality", disable=not progress, leave=False):
             x, y = x.to(device), y.to(device)
             xps = {label: fn(x, y).detach() for label, (_k, fn) in perts.items()}
@@ -430,8 +424,6 @@ def layer_dimensionality(
                     accs[(name, kind, label)].update(f)
                     accs[(name, f"change_{kind}", label)].update(f - clean[name])
             _check_budget(accs, max_memory_gib)
-    finally:
-        model.train(was_training)
     if not accs:
         raise InvalidArgument("no batches given to layer_dimensionality; pass a non-empty iterable")
     return _records(accs, threshold)

@@ -49,6 +49,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from selrob.errors import InvalidArgument
+from selrob.models.common import eval_mode
 from selrob.models.fold import inference_copy
 from selrob.units import UnitRecorder, unit_layer_names
 
@@ -163,9 +164,7 @@ def input_unit_gradients(
     mode for the call (restored afterwards); its parameters are left untouched.
     """
     _check_method(method)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         if units is None:
             with torch.no_grad():
                 units = torch.arange(_record(model, x[:1], [layer])[layer].shape[1])
@@ -175,8 +174,6 @@ def input_unit_gradients(
         for _name, j, g in _unit_grads(net, x, {layer: units}, method, chunk_size):
             out[j] = g
         return out
-    finally:
-        model.train(was_training)
 
 
 class GradientVariability:
@@ -298,9 +295,7 @@ def gradient_variability(
         raise InvalidArgument("gradient variability needs at least 2 samples and batch_size >= 1")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     names = unit_layer_names(model, layers)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.no_grad():
             counts = {k: v.shape[1] for k, v in _record(model, x[:1], names).items()}
         chosen = {}
@@ -320,8 +315,6 @@ def gradient_variability(
                 accs[name].add(j, g)
             for acc in accs.values():
                 acc.end_chunk()
-    finally:
-        model.train(was_training)
     return [
         {"layer": name, "statistic": stat, "value": value}
         for name in names

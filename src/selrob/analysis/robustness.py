@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from selrob.data import ImageDataset, batches
+from selrob.models.common import eval_mode
 from selrob.perturb.corruptions import CORRUPTIONS, corrupt
 
 
@@ -30,13 +31,11 @@ def accuracy(
     model: torch.nn.Module, data: Iterable[tuple[torch.Tensor, torch.Tensor]]
 ) -> tuple[float, int]:
     """(accuracy, n) of ``model`` over (x in [0, 1], y) batches, in eval mode."""
-    was = model.training
-    model.eval()
     correct = n = 0
-    for x, y in data:
-        correct += int((model(x).argmax(1) == y).sum())
-        n += int(y.shape[0])
-    model.train(was)
+    with eval_mode(model):
+        for x, y in data:
+            correct += int((model(x).argmax(1) == y).sum())
+            n += int(y.shape[0])
     return correct / max(n, 1), n
 
 
@@ -57,8 +56,6 @@ def corruption_accuracy(
     Returns tidy records ``{"corruption", "severity", "accuracy", "n"}``, plus one record with
     ``corruption == "clean"`` and ``severity == 0`` holding the clean accuracy.
     """
-    was = model.training
-    model.eval()
     clean, n = accuracy(model, batches(dataset, batch_size, device=device))
     records: list[dict[str, Any]] = [
         {"corruption": "clean", "severity": 0, "accuracy": clean, "n": n}
@@ -67,15 +64,12 @@ def corruption_accuracy(
         corruptions, desc="corruptions", unit="corruption", disable=not progress, leave=False
     ):
         for sev in severities:
-            correct = total = 0
-            for b, (x, y) in enumerate(batches(dataset, batch_size, device=device)):
-                xc = corrupt(x, name, sev, generator=corruption_generator(seed, name, sev, b))
-                correct += int((model(xc).argmax(1) == y).sum())
-                total += int(y.shape[0])
-            records.append(
-                {"corruption": name, "severity": int(sev), "accuracy": correct / total, "n": total}
+            corrupted = (
+                (corrupt(x, name, sev, generator=corruption_generator(seed, name, sev, b)), y)
+                for b, (x, y) in enumerate(batches(dataset, batch_size, device=device))
             )
-    model.train(was)
+            acc, total = accuracy(model, corrupted)
+            records.append({"corruption": name, "severity": int(sev), "accuracy": acc, "n": total})
     return records
 
 

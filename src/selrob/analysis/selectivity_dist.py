@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from selrob.errors import InvalidArgument
+from selrob.models.common import eval_mode, model_device
 from selrob.selectivity import SelectivityAccumulator
 from selrob.units import UnitRecorder
 
@@ -52,18 +53,13 @@ def dataset_selectivity(
     """
     if num_classes < 2:
         raise InvalidArgument(f"num_classes must be >= 2, got {num_classes}")
-    p = next(model.parameters(), None)
-    device = p.device if p is not None else torch.device("cpu")
+    device = model_device(model)
     acc = SelectivityAccumulator(num_classes)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for x, y in tqdm(batches, desc="selectivity", disable=not progress, leave=False):
             with torch.no_grad(), UnitRecorder(model, layers) as rec:
                 model(x.to(device))
             acc.update(rec.acts, y)
-    finally:
-        model.train(was_training)
     if not acc.sums:
         raise InvalidArgument("no batches given to dataset_selectivity; pass a non-empty iterable")
     per_unit = acc.per_unit()

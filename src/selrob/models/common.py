@@ -1,8 +1,10 @@
-"""Pieces shared by every model: the registry and the input-normalisation layer."""
+"""Pieces shared by every model: the registry, the input-normalisation layer, and the two
+helpers every analysis needs (eval mode with every flag restored, the model's device)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -10,6 +12,24 @@ from torch import nn
 from selrob.registry import Registry
 
 MODELS: Registry = Registry("model")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode; restore every submodule's ``training`` flag on exit."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, was_training in modes:
+            m.training = was_training
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU for a model without parameters)."""
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
 
 
 class Normalize(nn.Module):

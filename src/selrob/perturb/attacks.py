@@ -35,15 +35,15 @@ list makes the same random draws as calling ``pgd`` for each epsilon in turn wit
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selrob.errors import InvalidArgument
+from selrob.models.common import eval_mode
 from selrob.models.fold import inference_copy
 from selrob.perturb._balls import BALLS, L2Ball, LinfBall, NormBall, ball_by_name
 from selrob.registry import Registry
@@ -57,7 +57,6 @@ __all__ = [
     "attack_by_name",
     "ball_by_name",
     "default_step_size",
-    "eval_mode",
     "fgsm",
     "fgsm_multi",
     "pgd",
@@ -77,18 +76,6 @@ def default_step_size(eps: float, steps: int) -> float:
     """
     _check_count("steps", steps)
     return 2.5 * _check_eps(eps) / steps
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode; restore every submodule's ``training`` flag on exit."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, was_training in modes:
-            m.training = was_training
 
 
 # ---------------------------------------------------------------- validation
