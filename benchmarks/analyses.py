@@ -46,8 +46,9 @@ from selrob.analysis.dimensionality import (
 )
 from selrob.analysis.gradients import gradient_variability
 from selrob.models import build_model
+from selrob.paths import default_data_dir
 
-DATA = Path("/usr/share/datasets/fashion-mnist")
+DATA = default_data_dir("fashion-mnist")
 
 
 def load_test(n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,7 @@
 """Benchmark: selrob PGD vs foolbox 3.3.4 LinfPGD on the same model, batch and epsilon.
 
 Prints images/s of PGD-10 L-inf for both tools and their ratio, then the time of a 6-epsilon
-PGD curve done in one ``pgd_multi`` call (stacking epsilons along the batch up to its default
+PGD curve done in one ``pgd`` call over a sequence of epsilons (stacking epsilons along the batch up to its default
 ``max_batch``, and fully stacked) versus six separate ``pgd`` calls.
 Timings interleave the contenders and keep the best of ``--repeats`` runs (wall clock and CPU
 time), which is robust to other processes sharing the machine.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from selrob.perturb.attacks import default_step_size, pgd, pgd_multi
+from selrob.perturb.attacks import default_step_size, pgd
 
 
 class _Block(nn.Module):
@@ -123,8 +123,8 @@ def main() -> None:
     curve = [0.5 / 255, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255]
     t = _best(
         {
-            "pgd_multi (default)": lambda: pgd_multi(model, x, y, curve, steps),
-            "pgd_multi (1 stack)": lambda: pgd_multi(model, x, y, curve, steps, max_batch=10**9),
+            "pgd, one call over the curve (default stacking)": lambda: pgd(model, x, y, curve, steps),
+            "pgd, one call over the curve (1 stack)": lambda: pgd(model, x, y, curve, steps, max_batch=10**9),
             "six pgd calls": lambda: [pgd(model, x, y, e, steps) for e in curve],
         },
         max(1, args.repeats - 1),

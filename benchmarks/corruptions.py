@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from selrob.perturb import corruptions as C
-from selrob.perturb.corruption_tables import table_for
+from selrob.perturb.corruptions.tables import table_for
 
 # ----------------------------------------------------------------- per-image numpy baselines
 # img: (H, W, 3) float64 in [0, 1]; p: the severity row; rng: numpy Generator.

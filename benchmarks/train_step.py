@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from selrob.experiment import resolve_device
+from selrob.devices import resolve_device
 from selrob.models import build_model
 from selrob.selectivity import regularized_loss
 from selrob.units import UnitRecorder

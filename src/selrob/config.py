@@ -1,21 +1,26 @@
-"""Frozen run specifications, their canonical JSON and hash, and CLI flags generated from them.
+"""Frozen run specifications: their range checks, canonical JSON and hash, and CLI flags.
 
 No torch import here. A spec's directory name is the hash of its canonical JSON
 (open_lth's convention): fields whose value equals the dataclass default are left out of
-the hash, so adding a new field with a default keeps every old hash valid.
+the hash, so adding a new field with a default keeps every old hash valid. Each spec checks
+its own ranges (``validate``); names that live in registries (datasets, models, attacks,
+corruptions) are checked where those registries are, before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from selrob.enums import Norm, Schedule, choices
 from selrob.errors import InvalidArgument
 
 S = TypeVar("S")
@@ -44,7 +49,7 @@ class TrainSpec:
     lr: float | None = _f(None, "peak learning rate of SGD (default: preset)")
     momentum: float = _f(0.9, "SGD momentum")
     weight_decay: float | None = _f(None, "L2 weight decay (default: preset)")
-    schedule: str | None = _f(None, "learning-rate schedule: step or cosine (default: preset)")
+    schedule: Schedule | None = _f(None, "learning-rate schedule: step or cosine (default: preset)")
     milestones: tuple[int, ...] | None = _f(
         None, "epochs at which a step schedule multiplies lr by 0.1"
     )
@@ -53,6 +58,22 @@ class TrainSpec:
     limit_train: int | None = _f(None, "train on the first N training examples only")
     limit_test: int | None = _f(None, "per-epoch test accuracy on the first N test examples only")
     units: str = _f("default", "which modules are units: 'default' or a comma list of name globs")
+
+    def validate(self) -> None:
+        """Range checks of a resolved spec (no preset ``None`` left); InvalidArgument if one fails."""
+        checks = [
+            (self.epochs is not None and self.epochs >= 1, "epochs must be >= 1"),
+            (self.batch_size is not None and self.batch_size >= 2, "batch size must be >= 2"),
+            (self.lr is not None and self.lr > 0, "learning rate must be > 0"),
+            (self.width > 0, "width must be > 0"),
+            (self.limit_train is None or self.limit_train >= 2, "limit_train must be >= 2"),
+            (self.limit_test is None or self.limit_test >= 1, "limit_test must be >= 1"),
+            (self.schedule in tuple(Schedule), f"schedule must be {choices(Schedule)}"),
+            (all(map(math.isfinite, [self.alpha, self.lr or 1.0])), "alpha and lr must be finite"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise InvalidArgument(msg)
 
 
 @dataclass(frozen=True)
@@ -68,7 +89,7 @@ class EvalSpec:
         "read corruptions from a published set (CIFAR-10-C / Tiny-ImageNet-C layout) instead of generating them",
     )
     attacks: tuple[str, ...] = _f((), "attacks to evaluate: fgsm, pgd")
-    norm: str = _f("linf", "threat model of the attacks: linf or l2")
+    norm: Norm = _f(Norm.LINF, "threat model of the attacks: linf or l2")
     epsilons: tuple[float, ...] | None = _f(
         None, "attack budgets in pixel units (default: dataset grid)"
     )
@@ -80,6 +101,20 @@ class EvalSpec:
     gradient_samples: int = _f(200, "test inputs used for the input-unit gradient analysis")
     analysis_severity: int = _f(3, "corruption severity pooled in the dimensionality analysis")
     analysis_epsilon: float | None = _f(None, "attack budget used in the dimensionality analysis")
+
+    def validate(self) -> None:
+        """Range checks (severities, budgets, PGD settings); InvalidArgument if one fails."""
+        for s in self.severities:
+            if not 1 <= s <= 5:
+                raise InvalidArgument(f"severity {s} is outside 1..5")
+        if self.epsilons and any(not (e >= 0 and math.isfinite(e)) for e in self.epsilons):
+            raise InvalidArgument("epsilons must be >= 0 and finite (pixel units, e.g. 8/255)")
+        if self.attacks and (self.pgd_steps < 1 or self.pgd_restarts < 1):
+            raise InvalidArgument("pgd_steps and pgd_restarts must be >= 1")
+        if self.attacks and self.pgd_step_size is not None and not self.pgd_step_size > 0:
+            raise InvalidArgument(f"pgd_step_size must be > 0, got {self.pgd_step_size}")
+        if self.analysis_epsilon is not None and not self.analysis_epsilon > 0:
+            raise InvalidArgument(f"analysis_epsilon must be > 0, got {self.analysis_epsilon}")
 
 
 @dataclass(frozen=True)
@@ -120,7 +155,7 @@ def spec_hash(spec: Any) -> str:
     return hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:16]
 
 
-def _base_type(tp: Any) -> tuple[Any, bool]:
+def base_type(tp: Any) -> tuple[Any, bool]:
     """Strip ``| None``; return (type, optional)."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -131,7 +166,7 @@ def _base_type(tp: Any) -> tuple[Any, bool]:
 def coerce(cls: type, name: str, value: Any) -> Any:
     """Convert a JSON/TOML/CLI value to the declared type of ``cls.name``; InvalidArgument if not."""
     hints = typing.get_type_hints(cls)
-    tp, optional = _base_type(hints[name])
+    tp, optional = base_type(hints[name])
     if value is None:
         if optional:
             return None
@@ -146,10 +181,15 @@ def coerce(cls: type, name: str, value: Any) -> Any:
             return tuple(_scalar(inner, v, name) for v in value)
         return _scalar(tp, value, name)
     except (TypeError, ValueError) as e:
-        raise InvalidArgument(f"{name}: cannot read {value!r} as {tp}: {e}") from None
+        what = tp.__name__ if isinstance(tp, type) else str(tp)
+        raise InvalidArgument(f"{name}: cannot read {value!r} as {what}: {e}") from None
 
 
 def _scalar(tp: Any, v: Any, name: str) -> Any:
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        if v not in {m.value for m in tp}:
+            raise ValueError(f"expected {choices(tp)}")
+        return tp(v)
     if tp is bool:
         if isinstance(v, bool):
             return v
@@ -199,7 +239,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
         if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
-        tp, _ = _base_type(hints[f.name])
+        tp, _ = base_type(hints[f.name])
         help_ = f"{f.metadata.get('help', '')} [default: {f.default}]"
         if tp is bool:
             parser.add_argument(

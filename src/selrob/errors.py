@@ -1,13 +1,14 @@
-"""Exceptions of selrob. Every message names the problem and the fix, in one line.
+"""Every exception selrob raises on purpose. Each message names the problem and the fix, in one line.
 
-The CLI turns a :class:`SelrobError` into one line on stderr and exit code 2.
+The CLI turns a :class:`SelrobError` into one line on stderr and exit code ``exit_code`` (2,
+or 3 for a run that failed), never a traceback. Library code raises the most specific class.
 """
 
 from __future__ import annotations
 
 
 class SelrobError(Exception):
-    """Base class for errors a user can fix (bad input, missing data, bad config)."""
+    """Base class for errors a user can fix (bad input, missing data, bad state)."""
 
     exit_code: int = 2
 
@@ -34,5 +35,29 @@ class RunFailed(SelrobError):
     exit_code = 3
 
 
+class RunIncomplete(SelrobError):
+    """A run has not finished training (or a sweep stopped before its last epoch)."""
+
+
+class RunLocked(SelrobError):
+    """Another live process holds a run directory's lock."""
+
+
+class NotARun(SelrobError):
+    """A directory is not a selrob run, or its spec does not match its name."""
+
+
 class OutputNotWritable(SelrobError):
     """The output directory cannot be created or written."""
+
+
+class NoRuns(SelrobError):
+    """A runs directory holds no run (no subdirectory with a spec.json)."""
+
+
+class NoFigureData(SelrobError):
+    """The runs hold none of the measurements a figure needs (e.g. no attack was evaluated)."""
+
+
+class ExecutorUnavailable(SelrobError):
+    """A sweep executor cannot start (Ray missing, a cluster that does not answer, too few CPUs)."""

@@ -1,18 +1,12 @@
-"""Named default settings: per dataset/model training recipes, and sweep profiles.
+"""Training recipes per dataset: the values a ``TrainSpec`` field left at ``None`` takes.
 
-Training recipes (PAPER.md, recalled from the companion paper's appendix, Leavitt & Morcos
-2020b "Selectivity considered harmful", Appendix A.1; the *(check)* items could not be verified
-against the text from here and are the standard recipes for these models):
-
-* ResNet20 / CIFAR-10: SGD momentum 0.9, lr 0.1, batch 256, 200 epochs, lr x0.1 at epochs 100
-  and 150, weight decay 5e-4 *(check)*, crop + flip augmentation.
-* ResNet18 / Tiny ImageNet: SGD momentum 0.9, lr 0.1, 90 epochs, lr x0.1 at 35, 50, 65, weight
-  decay 1e-4, crop + flip. The paper used large batches (up to 4096) with warm-up on many GPUs;
-  our default is batch 256 with no warm-up, which fits one GPU (set ``batch_size`` and
-  ``warmup_epochs`` to match the paper on a cluster).
-* Fashion-MNIST / MNIST (selrob's offline default, not in the paper): 5 epochs, batch 128,
-  lr 0.05, cosine schedule, weight decay 5e-4, no augmentation -- about 91% test accuracy for
-  resnet20 on 2 CPU cores in minutes.
+Where each recipe comes from, and which of its settings could not be verified against the
+paper, is in ``docs/method.md`` ("Training recipes"). In short: the CIFAR-10 and Tiny
+ImageNet recipes are the companion paper's (Leavitt & Morcos 2020b, Appendix A.1) as far as
+it could be checked, with batch 256 and no warm-up for Tiny ImageNet so it fits one GPU; the
+Fashion-MNIST / MNIST recipe is selrob's own offline default (5 epochs, batch 128, lr 0.05,
+cosine, weight decay 5e-4, no augmentation). The paper's alpha grids live in the packaged
+sweeps (``sweep/builtin/paper-*.toml``).
 """
 
 from __future__ import annotations
@@ -53,30 +47,6 @@ RECIPES: dict[str, dict[str, Any]] = {
         "augment": True,
     },
 }
-
-# The alpha grids the paper reports (PAPER.md): ResNet20/CIFAR-10 spans the widest range;
-# ResNet18/Tiny ImageNet the middle of it.
-ALPHAS_RESNET20_CIFAR10 = (
-    -100.0, -30.0, -10.0, -5.0, -2.0, -1.0, -0.7, -0.4, -0.3, -0.2, -0.1,
-    0.0, 0.1, 0.2, 0.3, 0.4, 0.7, 1.0, 2.0, 5.0, 10.0, 30.0, 100.0,
-)  # fmt: skip
-ALPHAS_RESNET18_TINYIMAGENET = (
-    -2.0,
-    -1.0,
-    -0.7,
-    -0.4,
-    -0.3,
-    -0.2,
-    -0.1,
-    0.0,
-    0.1,
-    0.2,
-    0.3,
-    0.4,
-    0.7,
-    1.0,
-    2.0,
-)
 
 
 def resolve(spec: TrainSpec) -> TrainSpec:

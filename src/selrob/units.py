@@ -2,9 +2,10 @@
 
 A unit is one channel of a recorded module's output, averaged over its spatial positions
 (or one feature of a flat output). The default units of a selrob model are listed in its
-``unit_layers`` (stem + every residual block after its final ReLU, PAPER.md); any other
-``nn.Module`` can be used by passing comma-separated name globs (``fnmatch``) over
-``model.named_modules()``. Shared by the regulariser and every analysis.
+``unit_layers`` (stem + every residual block after its final ReLU; ``docs/method.md``); any
+other ``nn.Module`` can be used by passing comma-separated name globs (``fnmatch``) over
+``model.named_modules()``. Shared by the regulariser and every analysis, so they cannot
+disagree about what a unit is. The argument is called ``units`` everywhere (as the spec field).
 """
 
 from __future__ import annotations
@@ -19,26 +20,26 @@ from selrob.errors import InvalidArgument
 from selrob.models.common import eval_mode
 
 
-def unit_layer_names(model: nn.Module, pattern: str = "default") -> list[str]:
+def unit_layer_names(model: nn.Module, units: str = "default") -> list[str]:
     """Names of the modules whose outputs are units, in forward order of ``named_modules``.
 
-    ``pattern``: "default" (the model's ``unit_layers``) or a comma list of globs, e.g.
+    ``units``: "default" (the model's ``unit_layers``) or a comma list of globs, e.g.
     ``"layer*.?"`` or ``"features.3,features.7"``.
     """
-    if pattern == "default":
+    if units == "default":
         names = getattr(model, "unit_layers", None)
         if not names:
             raise InvalidArgument(
                 f"{type(model).__name__} has no unit_layers; pass units as name globs, e.g. --units 'layer*'"
             )
         return list(names)
-    globs = [g.strip() for g in pattern.split(",") if g.strip()]
+    globs = [g.strip() for g in units.split(",") if g.strip()]
     names = [
         n for n, _ in model.named_modules() if n and any(fnmatch.fnmatchcase(n, g) for g in globs)
     ]
     if not names:
         raise InvalidArgument(
-            f"no module of {type(model).__name__} matches units pattern {pattern!r}"
+            f"no module of {type(model).__name__} matches units pattern {units!r}"
         )
     return names
 
@@ -55,9 +56,9 @@ class UnitRecorder:
     ...     rec.acts["layer1.0"].shape  # (N, 16)
     """
 
-    def __init__(self, model: nn.Module, pattern: str = "default", keep_maps: bool = False) -> None:
+    def __init__(self, model: nn.Module, units: str = "default", keep_maps: bool = False) -> None:
         self.model = model
-        self.names = unit_layer_names(model, pattern)
+        self.names = unit_layer_names(model, units)
         self.keep_maps = keep_maps
         self.acts: dict[str, torch.Tensor] = {}
         self.maps: dict[str, torch.Tensor] = {}
@@ -86,8 +87,8 @@ class UnitRecorder:
         self._handles.clear()
 
 
-def unit_counts(model: nn.Module, sample: torch.Tensor, pattern: str = "default") -> dict[str, int]:
+def unit_counts(model: nn.Module, sample: torch.Tensor, units: str = "default") -> dict[str, int]:
     """Number of units per recorded layer, found with one forward pass of ``sample`` (1, C, H, W)."""
-    with eval_mode(model), torch.no_grad(), UnitRecorder(model, pattern) as rec:
+    with eval_mode(model), torch.no_grad(), UnitRecorder(model, units) as rec:
         model(sample)
     return {k: v.shape[1] for k, v in rec.acts.items()}

@@ -12,22 +12,15 @@ Features. The paper computes PCA on a layer's *flattened* activations (every cha
 spatial position is one feature), so ``features="flatten"`` is the default; ``"spatial_mean"``
 uses the units of :mod:`selrob.units` (one feature per channel, averaged over positions).
 
-Cost and the feature budget. Flattened early layers are large (resnet20 at 28 px: 16x28x28 =
-12544 features). :class:`StreamingCovariance` is exact: it keeps the rows while ``n < D``
-(Gram route, memory ``n D``) and switches to a ``D x D`` ``X^T X`` from then on (float64, or
-float32 as :func:`layer_dimensionality` uses by default, to about 1e-6 relative), so memory
-is ``min(n D x 4, D^2 x 8)`` bytes per layer and representation (``D^2 x 4`` in float32). With
-``max_features=None`` nothing is approximated; that fits for a few thousand inputs (2000
-inputs: about 0.6 GiB per representation for all ten resnet20 layers). Beyond that, when
-``D > max_features`` (default 2048) we keep a fixed random subset of ``max_features``
-coordinates, drawn once per layer from a seeded ``torch.Generator`` (seed 0 unless one is
-given) and shared by the clean, perturbed and change representations, so all three are
-measured on the same coordinates; five representations of resnet20 then stay under 2 GiB and
-the ``O(n K^2)`` cost stays affordable on a CPU. Subsampling biases the count low: on 2000
-Fashion-MNIST test images (random-init resnet20) 2048 kept features turned the stem's 301
-components into 236-245 (two draws), layer1.0's 453 into 316-323 and the stem's gaussian-noise
-change 1265 into 866-876 (``benchmarks/analyses.py --bias-check``). Compare networks at one
-fixed budget, and prefer ``max_features=None`` when the inputs are few enough.
+The feature budget. Flattened early layers are large (resnet20 at 28 px: 16x28x28 = 12544
+features). The accumulator (:mod:`selrob.analysis._covariance`) is exact; memory is
+``min(n D x 4, D^2 x 4)`` bytes per layer and representation in float32. With
+``max_features=None`` nothing is approximated, which fits a few thousand inputs. Beyond
+that, when ``D > max_features`` (default 2048) a fixed random subset of ``max_features``
+coordinates is kept, drawn once per layer from a seeded ``torch.Generator`` and shared by the
+clean, perturbed and change representations, so all three are measured on the same
+coordinates. Subsampling biases the count low (``docs/method.md`` quantifies it); compare
+networks at one fixed budget, and prefer ``max_features=None`` when the inputs are few enough.
 
 Perturbations. :func:`layer_dimensionality` takes ``{label: (input_kind, fn)}`` with
 ``fn(x, y) -> x_perturbed``; for each it reports the perturbed representation (``input_kind``)
@@ -37,15 +30,13 @@ Clean activations are computed once per batch and reused for every perturbation.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
-import numpy as np
 import torch
-from scipy.linalg.blas import dsyrk, ssyrk
 from torch import nn
 from tqdm.auto import tqdm
 
+from selrob.analysis._covariance import StreamingCovariance, _eigvalsh, feature_subset
 from selrob.errors import InvalidArgument
 from selrob.models.common import eval_mode, model_device
 from selrob.models.fold import inference_copy
@@ -76,37 +67,14 @@ def _check_acts(acts: torch.Tensor) -> torch.Tensor:
     return acts.detach().to(torch.float64)
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _eigvalsh(m: torch.Tensor) -> torch.Tensor:
-    """``eigvalsh`` of a symmetric matrix, decreasing. On the CPU, matrices up to 4096 are
-    decomposed on one thread: with two threads on a shared 2-core machine the LAPACK call
-    stalled erratically (250 x 250: 4 s instead of 2 ms; 1024: 8.5 s instead of 0.1 s), while
-    one thread did 2048 x 2048 in 0.5 s, as fast as two at their best. (Spreading many
-    matrices over a thread pool, one single-threaded call each, was 2.4x slower still.)
-    """
-    if m.device.type != "cpu" or m.shape[0] > 4096:
-        return torch.linalg.eigvalsh(m).flip(0)
-    with _one_thread():
-        return torch.linalg.eigvalsh(m).flip(0)
-
-
 def explained_variance(acts: torch.Tensor) -> torch.Tensor:
     """Covariance eigenvalues of ``acts (N, D)``, decreasing, float64, length ``min(N, D)``.
 
     Route by shape, both through ``eigvalsh``: for ``N >= D`` the ``D x D`` covariance
     (``O(N D^2 + D^3)``, the computation :class:`StreamingCovariance` streams); for ``D > N``
     the ``N x N`` Gram matrix of the centred rows, which has the same non-zero eigenvalues
-    (``O(N^2 D)``, never forming ``D x D``). The Gram route replaces a centred SVD: on
-    2000 x 12544 float64 it was 14x faster than ``svdvals`` on 2 CPU cores, and squaring the
+    (``O(N^2 D)``, never forming ``D x D``). The Gram route replaces a centred SVD (much
+    faster, ``benchmarks/analyses.py``), and squaring the
     singular values only loses eigenvalues below ``1e-16 x`` the largest, which no variance
     fraction can see.
     """
@@ -151,156 +119,15 @@ def participation_ratio(acts: torch.Tensor) -> float:
     return participation_ratio_of(explained_variance(acts))
 
 
-def feature_subset(
-    num_features: int, max_features: int | None, generator: torch.Generator | None = None
-) -> torch.Tensor | None:
-    """Sorted random subset of ``max_features`` of ``range(num_features)``, or None (keep all).
-
-    Deterministic given the generator's state; ``generator=None`` uses a fresh one seeded 0.
-    """
-    if max_features is None or num_features <= max_features:
-        return None
-    if max_features < 1:
-        raise InvalidArgument(f"max_features must be >= 1, got {max_features}")
-    gen = generator if generator is not None else torch.Generator().manual_seed(0)
-    return torch.randperm(num_features, generator=gen)[:max_features].sort().values
-
-
-class StreamingCovariance:
-    """Covariance spectrum of a stream of ``(B, D)`` batches, exact up to rounding.
-
-    While fewer than ``K`` samples have been seen, the (float32) rows are kept and the spectrum
-    comes from the ``n x n`` Gram matrix of the centred rows (memory ``n K``); from the ``K``-th
-    sample on, the rows are folded into float64 column sums and ``X^T X`` (memory ``K^2``) of
-    the data shifted by the rows' mean (the shift avoids cancellation in
-    ``X^T X - n m m^T``). Either way the eigenvalues equal :func:`explained_variance` of the
-    concatenated batches. Features: all ``D``, or the coordinates ``index`` if given, or else
-    a random subset of ``max_features`` when ``D > max_features`` (see :func:`feature_subset`).
-
-    ``dtype`` is the accumulator's (float64 by default). ``float32`` halves the memory and the
-    cost of the ``X^T X`` products (about 2x on a CPU), at a relative error of order ``1e-6``
-    of the largest eigenvalue; :func:`layer_dimensionality` uses it (see its docstring).
-    """
-
-    def __init__(
-        self,
-        num_features: int,
-        max_features: int | None = None,
-        generator: torch.Generator | None = None,
-        index: torch.Tensor | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float64,
-    ) -> None:
-        if dtype not in (torch.float32, torch.float64):
-            raise InvalidArgument(f"accumulation dtype must be float32 or float64, got {dtype}")
-        self.dtype = dtype
-        self.num_features = num_features
-        if index is None:
-            index = feature_subset(num_features, max_features, generator)
-        self.k = num_features if index is None else int(index.numel())
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.index = index.to(self.device) if index is not None else None
-        self.n = 0
-        self.rows: list[torch.Tensor] | None = []
-        self.shift = self.sum = self.xtx = None
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held now (rows while ``n < K``, else the ``K x K`` accumulator)."""
-        if self.rows is not None:
-            return sum(r.numel() * r.element_size() for r in self.rows)
-        return (self.k + 2) * self.k * self.dtype.itemsize
-
-    @torch.no_grad()
-    def update(self, x: torch.Tensor) -> None:
-        """Add a batch ``x (B, D)`` (any float dtype, any device)."""
-        if x.dim() != 2 or x.shape[1] != self.num_features:
-            raise InvalidArgument(
-                f"expected a (B, {self.num_features}) batch, got {tuple(x.shape)}; flatten features first"
-            )
-        x = x.detach().to(self.device)
-        if self.index is not None:
-            x = x.index_select(1, self.index)
-        self.n += x.shape[0]
-        if self.rows is not None:
-            self.rows.append(x.to(torch.float32, copy=True))
-            if self.n >= self.k:  # from here on the K x K accumulator is the smaller one
-                held = torch.cat(self.rows).to(self.dtype)
-                self.rows = None
-                self.shift = held.mean(0)
-                self.sum = torch.zeros(self.k, dtype=torch.float64, device=self.device)
-                self.xtx = torch.zeros(self.k, self.k, dtype=self.dtype, device=self.device)
-                self._accumulate(held)
-            return
-        self._accumulate(x.to(self.dtype))
-
-    def _accumulate(self, x: torch.Tensor) -> None:
-        x = x - self.shift
-        self.sum += x.sum(0, dtype=torch.float64)
-        if self.xtx.device.type == "cpu":
-            _syrk_lower(self.xtx, x)
-        else:
-            self.xtx.addmm_(x.T, x)
-
-    def _check_n(self) -> None:
-        if self.n < 2:
-            raise InvalidArgument(
-                f"a covariance needs at least 2 samples, got {self.n}; stream more data"
-            )
-
-    def covariance(self) -> torch.Tensor:
-        """Unbiased ``(K, K)`` float64 covariance of everything seen (needs ``n >= 2``)."""
-        self._check_n()
-        if self.rows is not None:
-            x = torch.cat(self.rows).to(torch.float64)
-            x = x - x.mean(0)
-            return x.T @ x / (self.n - 1)
-        mean = self.sum / self.n
-        xtx = self.xtx
-        if xtx.device.type == "cpu":  # only the lower triangle is accumulated (_syrk_lower)
-            xtx = xtx.tril() + xtx.tril(-1).T
-        return (xtx.to(torch.float64) - self.n * torch.outer(mean, mean)) / (self.n - 1)
-
-    def eigenvalues(self) -> torch.Tensor:
-        """Covariance eigenvalues, decreasing, float64, length ``min(n, K)``, on the CPU.
-
-        The ``n x n`` Gram matrix of the centred rows while ``n < K`` (float64), else the
-        ``K x K`` covariance, decomposed in the accumulator's dtype (float32: about 2x faster,
-        error of order 1e-6 of the largest eigenvalue, like the accumulation itself)."""
-        self._check_n()
-        if self.rows is not None:  # Gram route: n x n
-            x = torch.cat(self.rows).to(torch.float64)
-            x = x - x.mean(0)
-            eig = _eigvalsh(x @ x.T / (self.n - 1))
-        else:
-            eig = _eigvalsh(self.covariance().to(self.dtype))
-        return eig.to(torch.float64).clamp(min=0).cpu()[: min(self.n, self.k)]
-
-
-def _syrk_lower(c: torch.Tensor, x: torch.Tensor) -> None:
-    """``c += x^T x`` on the lower triangle of the CPU matrix ``c (K, K)``, in place.
-
-    BLAS ``syrk`` (scipy's binding) computes one triangle: half the multiply-adds of
-    ``addmm_``, which was the largest cost of :func:`layer_dimensionality` on 10k images (about
-    1.6x faster there). ``c`` is row-major, so its lower triangle is the upper one of the
-    column-major ``c.T`` that BLAS sees.
-    """
-    fn = ssyrk if c.dtype == torch.float32 else dsyrk
-    ct = c.numpy().T  # a column-major view of c: BLAS writes into it
-    out = fn(1.0, x.contiguous().numpy().T, beta=1.0, c=ct, trans=0, lower=0, overwrite_c=1)
-    if not np.shares_memory(out, ct):  # the binding copied after all: write the result back
-        c.copy_(torch.from_numpy(np.ascontiguousarray(out.T)))
-
-
 def _measure_name(threshold: float) -> str:
     return f"pca{threshold * 100:g}"
 
 
 def _layer_outputs(
-    model: nn.Module, x: torch.Tensor, layers: str, features: str
+    model: nn.Module, x: torch.Tensor, units: str, features: str
 ) -> dict[str, torch.Tensor]:
     """Per recorded layer: the output maps (``"flatten"``) or the spatial means (N, U)."""
-    with torch.no_grad(), UnitRecorder(model, layers, keep_maps=features == "flatten") as rec:
+    with torch.no_grad(), UnitRecorder(model, units, keep_maps=features == "flatten") as rec:
         model(x)
     return dict(rec.maps) if features == "flatten" else dict(rec.acts)
 
@@ -352,7 +179,7 @@ def layer_dimensionality(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     perturbations: Mapping[str, tuple[str, PerturbFn]] | None = None,
     *,
-    layers: str = "default",
+    units: str = "default",
     features: str = "flatten",
     threshold: float = 0.95,
     max_features: int | None = DEFAULT_MAX_FEATURES,
@@ -374,14 +201,11 @@ def layer_dimensionality(
     ``threshold``) or ``"participation_ratio"``. Raises :class:`InvalidArgument` when the
     accumulators would exceed ``max_memory_gib``.
 
-    Speed: activations come from a frozen copy of the model with batch norm folded into its
+    Activations come from a frozen copy of the model with batch norm folded into its
     convolutions (:func:`selrob.models.fold.inference_copy`, checked against the model on the
     first batch; same values to float rounding), and the ``X^T X`` accumulators are float32
-    (``accumulate``; pass ``torch.float64`` for the exact-to-double route). On 10k
-    Fashion-MNIST test images (random-init resnet20, 2048 features, clean + gaussian noise +
-    FGSM and both changes) float32 changed none of the 50 pca95 counts and the participation
-    ratios by at most 3.2e-6 relative (``benchmarks/analyses.py --dtype-check``), while
-    halving the accumulators' cost and memory.
+    (``accumulate``; pass ``torch.float64`` for the exact-to-double route; the difference is
+    measured by ``benchmarks/analyses.py --dtype-check``).
     """
     if features not in FEATURES:
         raise InvalidArgument(f"features must be one of {FEATURES}, got {features!r}")
@@ -404,7 +228,7 @@ def layer_dimensionality(
             xps = {label: fn(x, y).detach() for label, (_k, fn) in perts.items()}
             if net is None:
                 net = inference_copy(model, x[:16])
-            outs = _layer_outputs(net, x, layers, features)
+            outs = _layer_outputs(net, x, units, features)
             if not accs:
                 for name, o in outs.items():
                     sel[name] = _Features(
@@ -418,7 +242,7 @@ def layer_dimensionality(
             for name, f in clean.items():
                 accs[(name, "clean", "none")].update(f)
             for label, (kind, _fn) in perts.items():
-                outs = _layer_outputs(net, xps[label], layers, features)
+                outs = _layer_outputs(net, xps[label], units, features)
                 pert = {name: sel[name](o) for name, o in outs.items()}
                 for name, f in pert.items():
                     accs[(name, kind, label)].update(f)

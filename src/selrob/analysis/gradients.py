@@ -6,20 +6,15 @@ runs in eval mode, so BatchNorm is a fixed affine map and samples are independen
 of ``sum_i a_u(x_i)`` w.r.t. the batch holds every per-sample gradient, one backward per unit.
 
 Two routes compute the same gradients: ``method="loop"`` (one forward with the graph kept,
-then one ``autograd.grad`` per unit) and ``method="vmap"`` (``torch.func.vjp`` per layer,
-vmapped over one-hot cotangents in chunks of units). The loop is the default: in
-``benchmarks/analyses.py`` (resnet20, 50 images x 16 units x 10 layers, 2 CPU cores) it took
-1.8 s against 4.2-4.4 s for vmap, whose backward convolves ``units x batch`` images and
-which re-runs the forward per layer (``autograd.grad(..., is_grads_batched=True)`` over
-chunks of 4 or 16 units was also ~2x slower than the loop). Both run on a frozen copy of the
-model with batch norm folded into its convolutions (:func:`selrob.models.fold.inference_copy`),
-about 2.2x faster than the model itself. The cost is one backward per unit to its layer, so
-deep layers dominate, and ~80% of it is convolution backward: all 352 units of resnet20 on
-500 Fashion-MNIST images took 50-53 s on 2 CPU cores (batches of 100 samples were faster than
-50 or 200).
+then one ``autograd.grad`` per unit; the default, the faster on CPU in
+``benchmarks/analyses.py``) and ``method="vmap"`` (``torch.func.vjp`` per layer, vmapped over
+one-hot cotangents in chunks of units). Both run on a frozen copy of the model with batch norm
+folded into its convolutions (:func:`selrob.models.fold.inference_copy`). The cost is one
+backward per unit to its layer, so deep layers dominate.
 
-Variability (PAPER.md leaves the statistic open; the paper's words are "more variable across
-samples and across units"). Per layer we report, for gradient vectors ``g[u, n]``:
+Variability (the paper's words are "more variable across samples and across units"; it does
+not name one statistic, ``docs/method.md`` argues the primary one). Per layer we report, for
+gradient vectors ``g[u, n]``:
 
 - ``across_samples_dissimilarity``: for each unit, the mean pairwise cosine dissimilarity
   ``1 - cos(g[u, i], g[u, j])`` over pairs of samples ``i != j``, averaged over units;
@@ -41,17 +36,21 @@ layer (``max_units``, seeded) to bound the cost, which is ``units x backward`` p
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from selrob.analysis._gradient_stats import (
+    STATISTICS,
+    GradientVariability,
+    variability_from_gradients,
+)
 from selrob.errors import InvalidArgument
 from selrob.models.common import eval_mode
 from selrob.models.fold import inference_copy
-from selrob.units import UnitRecorder, unit_layer_names
+from selrob.units import UnitRecorder, unit_counts, unit_layer_names
 
 __all__ = [
     "METHODS",
@@ -63,12 +62,6 @@ __all__ = [
 ]
 
 METHODS = ("loop", "vmap")
-STATISTICS = (
-    "across_samples_dissimilarity",
-    "across_units_dissimilarity",
-    "across_samples_norm_cv",
-    "across_units_norm_cv",
-)
 
 
 class _Stop(Exception):
@@ -176,106 +169,11 @@ def input_unit_gradients(
         return out
 
 
-class GradientVariability:
-    """Streams a layer's gradients chunk by chunk of samples and unit by unit (float64).
-
-    Per chunk: :meth:`begin_chunk` (``B`` samples), :meth:`add` each unit's ``(B, P)``
-    gradients, :meth:`end_chunk`. Memory ``O(U P + B P)``; :meth:`statistics` gives the four
-    values of the module docstring.
-    """
-
-    def __init__(
-        self, num_units: int, num_features: int, device: torch.device | None = None
-    ) -> None:
-        kw = {"dtype": torch.float64, "device": device}
-        self.dir_sum = torch.zeros(num_units, num_features, **kw)  # sum over samples of g/|g|
-        self.nonzero = torch.zeros(num_units, **kw)
-        self.norm1 = torch.zeros(num_units, **kw)
-        self.norm2 = torch.zeros(num_units, **kw)
-        self.n_samples = 0
-        self.num_units = num_units
-        self.units_dissim: list[torch.Tensor] = []  # per-sample values, NaN when undefined
-        self.units_cv: list[torch.Tensor] = []
-        self._chunk: tuple[torch.Tensor, ...] | None = None
-
-    def begin_chunk(self, batch: int) -> None:
-        kw = {"dtype": torch.float64, "device": self.dir_sum.device}
-        p = self.dir_sum.shape[1]
-        self._chunk = (torch.zeros(batch, p, **kw), *(torch.zeros(batch, **kw) for _ in range(3)))
-
-    def add(self, unit: int, grads: torch.Tensor) -> None:
-        """Gradients of unit ``unit`` for the chunk's samples: ``(B, P)`` (or ``(B, ...)``)."""
-        g = grads.detach().flatten(1).to(self.dir_sum.device, torch.float64)
-        r = g.norm(dim=1)
-        v = g / r.clamp(min=torch.finfo(torch.float64).tiny).unsqueeze(1)
-        v[r == 0] = 0.0
-        nz = (r > 0).to(torch.float64)
-        self.dir_sum[unit] += v.sum(0)
-        self.nonzero[unit] += nz.sum()
-        self.norm1[unit] += r.sum()
-        self.norm2[unit] += (r * r).sum()
-        s_dir, s_nz, s_r1, s_r2 = self._chunk
-        s_dir += v
-        s_nz += nz
-        s_r1 += r
-        s_r2 += r * r
-
-    def end_chunk(self) -> None:
-        s_dir, s_nz, s_r1, s_r2 = self._chunk
-        self.n_samples += s_dir.shape[0]
-        self.units_dissim.append(1.0 - _mean_pairwise_cos(s_dir, s_nz))
-        self.units_cv.append(_cv(s_r1, s_r2, self.num_units))
-        self._chunk = None
-
-    def statistics(self) -> dict[str, float]:
-        per_unit_dissim = 1.0 - _mean_pairwise_cos(self.dir_sum, self.nonzero)
-        return {
-            "across_samples_dissimilarity": _nanmean(per_unit_dissim),
-            "across_units_dissimilarity": _nanmean(torch.cat(self.units_dissim)),
-            "across_samples_norm_cv": _nanmean(_cv(self.norm1, self.norm2, self.n_samples)),
-            "across_units_norm_cv": _nanmean(torch.cat(self.units_cv)),
-        }
-
-
-def _mean_pairwise_cos(dir_sum: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """``(||sum v||^2 - m) / (m (m - 1))`` per row; NaN where ``m < 2``."""
-    val = ((dir_sum * dir_sum).sum(1) - m) / (m * (m - 1)).clamp(min=1)
-    return torch.where(m >= 2, val, torch.full_like(val, math.nan))
-
-
-def _cv(s1: torch.Tensor, s2: torch.Tensor, n: int) -> torch.Tensor:
-    mean = s1 / n
-    std = (s2 / n - mean * mean).clamp(min=0).sqrt()
-    return torch.where(mean > 0, std / mean.clamp(min=1e-300), torch.full_like(mean, math.nan))
-
-
-def _nanmean(v: torch.Tensor) -> float:
-    ok = ~torch.isnan(v)
-    return float(v[ok].mean()) if bool(ok.any()) else math.nan
-
-
-def variability_from_gradients(
-    grads: torch.Tensor, batch_size: int | None = None
-) -> dict[str, float]:
-    """The four statistics of gradients ``(U, N, ...)`` held in memory (streamed in chunks)."""
-    if grads.dim() < 3:
-        raise InvalidArgument(f"grads must be (U, N, ...), got shape {tuple(grads.shape)}")
-    u, n = grads.shape[:2]
-    acc = GradientVariability(u, grads[0, 0].numel(), grads.device)
-    step = batch_size or n
-    for s in range(0, n, step):
-        acc.begin_chunk(min(step, n - s))
-        for j in range(u):
-            acc.add(j, grads[j, s : s + step])
-        acc.end_chunk()
-    return acc.statistics()
-
-
 def gradient_variability(
     model: nn.Module,
     x: torch.Tensor,
     *,
-    layers: str = "default",
+    units: str = "default",
     method: str = "loop",
     batch_size: int = 100,
     max_units: int | None = None,
@@ -294,10 +192,10 @@ def gradient_variability(
     if x.shape[0] < 2 or batch_size < 1:
         raise InvalidArgument("gradient variability needs at least 2 samples and batch_size >= 1")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
-    names = unit_layer_names(model, layers)
+    names = unit_layer_names(model, units)
     with eval_mode(model):
         with torch.no_grad():
-            counts = {k: v.shape[1] for k, v in _record(model, x[:1], names).items()}
+            counts = unit_counts(model, x[:1], units)
         chosen = {}
         for name in names:
             perm = torch.randperm(counts[name], generator=gen)

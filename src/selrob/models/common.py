@@ -1,10 +1,11 @@
-"""Pieces shared by every model: the registry, the input-normalisation layer, and the two
-helpers every analysis needs (eval mode with every flag restored, the model's device)."""
+"""Pieces shared by every model: the registry, the input-normalisation layer, and the helpers
+every analysis needs (eval mode with every flag restored, the model's device, the one clean
+accuracy loop)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -30,6 +31,26 @@ def model_device(model: nn.Module) -> torch.device:
     """The device of the model's first parameter (CPU for a model without parameters)."""
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def accuracy(
+    model: nn.Module,
+    data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    observe: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+) -> tuple[float, int]:
+    """``(accuracy, n)`` of ``model`` over ``(x (B, C, H, W) in [0, 1], y (B,))`` batches, in
+    eval mode; ``observe(logits, y)`` sees every batch (e.g. to read a UnitRecorder)."""
+    correct = n = 0
+    with eval_mode(model):
+        for x, y in data:
+            logits = model(x)
+            correct += int((logits.argmax(1) == y).sum())
+            n += int(y.shape[0])
+            if observe is not None:
+                observe(logits, y)
+    return correct / max(n, 1), n
 
 
 class Normalize(nn.Module):

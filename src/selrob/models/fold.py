@@ -3,9 +3,9 @@
 In eval mode a ``Conv2d`` followed by ``BatchNorm2d`` is one affine map, so the pair can be
 replaced by a single convolution (``torch.nn.utils.fusion.fuse_conv_bn_eval``) and the batch
 norm by ``nn.Identity``. On the CPU that, frozen parameters (no weight gradients are built
-during input-gradient backward passes) and channels_last convolutions together made resnet20
-about 1.7-1.8x faster for forward passes and input-gradient backward passes
-(``benchmarks/attacks.py``, ``benchmarks/analyses.py``).
+during input-gradient backward passes) and channels_last convolutions together make forward
+and input-gradient backward passes markedly faster (measured in ``benchmarks/attacks.py`` and
+``benchmarks/analyses.py``; figures in ``docs/performance.md``).
 
 Unlike ``torch.fx``'s ``fuse``, which returns a flat ``GraphModule``, the fold is done in place
 on a deep copy, so every module keeps its name: forward hooks by name (:mod:`selrob.units`)

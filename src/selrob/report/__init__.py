@@ -1,5 +1,9 @@
-"""The sweep report: one figure per paper figure, and a self-contained HTML page (no torch)."""
+"""The sweep report: statistics, the paper's claims as tests, one figure per paper figure, and a
+self-contained HTML page. No torch: it reads only the results tables (:mod:`selrob.results`).
+"""
 
+from selrob.errors import NoFigureData
+from selrob.report.claims import Finding, all_findings, findings_table
 from selrob.report.figures import (
     FIGURES,
     FigureResult,
@@ -12,8 +16,6 @@ from selrob.report.figures import (
     fig7_gradients,
     make_figures,
 )
-from selrob.report.figures_claims import Finding, all_findings, findings_table
-from selrob.report.figures_common import NoFigureData
 from selrob.report.html import render_html, write_report
 
 __all__ = [

@@ -1,11 +1,11 @@
-"""One function per figure of PAPER.md's "Figures to redraw" list, and the list itself.
+"""One function per figure of the paper the report redraws (``docs/method.md``), and their list.
 
 Every figure function takes the wide run table (``selrob.results.load_runs``) and, where it
 needs one, a long table; it returns ``(Figure, caption)`` where the caption states the paper's
 finding, the Spearman rho/p measured here and a verdict. It raises :class:`NoFigureData` when
 the runs lack the measurements. Error bars are 95% bootstrap CIs across seeds; alpha is drawn
 on a symlog axis because the grids span negative to positive values over decades.
-Figures 5-7 (mechanisms) live in :mod:`selrob.report.figures_analysis`.
+Figures 5-7 (mechanisms) live in :mod:`selrob.report.figures_mechanisms`.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from selrob import stats
-from selrob.report.figures_analysis import (
+from selrob.errors import NoFigureData
+from selrob.report import stats
+from selrob.report.claims import attack_label, caption, eps_label
+from selrob.report.figures_mechanisms import (
     fig5_dimensionality,
     fig6_change_dimensionality,
     fig7_gradients,
 )
-from selrob.report.figures_claims import attack_label, caption, eps_label
-from selrob.report.figures_common import (
-    NoFigureData,
+from selrob.report.plotting import (
     alpha_axis,
     alpha_colors,
     alpha_legend,

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from selrob import paths, stats
+from selrob import paths
 from selrob.errors import OutputNotWritable
+from selrob.report import stats
+from selrob.report.claims import attack_label, eps_label, findings_table, fmt_p
 from selrob.report.figures import FigureResult, make_figures
-from selrob.report.figures_claims import attack_label, eps_label, findings_table, fmt_p
-from selrob.results import atomic_write, attack_columns, load_all, mid_epsilon_column
+from selrob.results import attack_columns, load_all, mid_epsilon_column
+from selrob.storage import atomic_write
 
 _NUMERIC = re.compile(r"^[+-]?\d[\d.e+\-]*%?( \[[\d.e+\-]+, [\d.e+\-]+\])?$")
 CSS = """
@@ -228,7 +230,8 @@ def write_report(runs_dir: Path | str, out: Path | str | None = None) -> Path:
         if not f.skipped:
             png = _png(f)
             pngs[f.number] = png
-            atomic_write(fig_dir / f"fig{f.number}_{f.name}.png", lambda p, b=png: p.write_bytes(b))
+            fig_path = paths.report_figure(fig_dir, f.number, f.name)
+            atomic_write(fig_path, lambda p, b=png: p.write_bytes(b))
     doc = render_html(runs, figures, pngs, root)
     atomic_write(html_path, lambda p: p.write_text(doc, encoding="utf-8"))
     return html_path

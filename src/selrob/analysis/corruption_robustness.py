@@ -1,0 +1,128 @@
+"""Average-case robustness: accuracy under corruptions, generated on the fly batch by batch.
+
+No corrupted copy of the dataset is ever held in memory: each clean batch is corrupted,
+classified and dropped. The noise of (corruption, severity, batch) comes from a generator
+seeded by :func:`selrob.seeds.corruption_seed`, so results do not depend on which other
+corruptions or severities are evaluated in the same call. Worst-case (adversarial) accuracy
+lives in :mod:`selrob.analysis.adversarial_robustness`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from selrob.data import ImageDataset, batches
+from selrob.models.common import accuracy
+from selrob.perturb.corruptions import corrupt
+from selrob.seeds import corruption_seed, pooled_corruption_seed
+
+
+def corruption_generator(seed: int, corruption: str, severity: int, batch: int) -> torch.Generator:
+    """The generator for one (corruption, severity, batch) cell of run seed ``seed``."""
+    return torch.Generator().manual_seed(corruption_seed(seed, corruption, severity, batch))
+
+
+@torch.no_grad()
+def corruption_accuracy(
+    model: torch.nn.Module,
+    dataset: ImageDataset,
+    corruptions: Sequence[str],
+    severities: Sequence[int] = (1, 2, 3, 4, 5),
+    *,
+    batch_size: int = 256,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Accuracy of ``model`` on ``dataset`` under each corruption x severity.
+
+    Returns tidy records ``{"corruption", "severity", "accuracy", "n"}`` (accuracy a fraction
+    of ``n`` images), plus one record with ``corruption == "clean"`` and ``severity == 0``
+    holding the clean accuracy.
+    """
+    clean, n = accuracy(model, batches(dataset, batch_size, device=device))
+    records: list[dict[str, Any]] = [
+        {"corruption": "clean", "severity": 0, "accuracy": clean, "n": n}
+    ]
+    for name in tqdm(
+        corruptions, desc="corruptions", unit="corruption", disable=not progress, leave=False
+    ):
+        for sev in severities:
+            corrupted = (
+                (corrupt(x, name, sev, generator=corruption_generator(seed, name, sev, b)), y)
+                for b, (x, y) in enumerate(batches(dataset, batch_size, device=device))
+            )
+            acc, total = accuracy(model, corrupted)
+            records.append({"corruption": name, "severity": int(sev), "accuracy": acc, "n": total})
+    return records
+
+
+@torch.no_grad()
+def published_corruption_accuracy(
+    model: torch.nn.Module,
+    load: Callable[[str, int], ImageDataset],
+    corruptions: Sequence[str],
+    severities: Sequence[int] = (1, 2, 3, 4, 5),
+    *,
+    limit: int | None = None,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Accuracy on a pre-made corrupted set; ``load(corruption, severity)`` returns its images.
+
+    Same tidy records as :func:`corruption_accuracy` (without the clean record).
+    """
+    records = []
+    for name in tqdm(
+        corruptions, desc="corruptions", unit="corruption", disable=not progress, leave=False
+    ):
+        for sev in severities:
+            acc, n = accuracy(
+                model, batches(load(name, sev).subset(limit), batch_size, device=device)
+            )
+            records.append({"corruption": name, "severity": int(sev), "accuracy": acc, "n": n})
+    return records
+
+
+def pooled_corruption(
+    names: Sequence[str], severity: int, seed: int
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A perturbation giving image i of the stream corruption ``names[i % K]`` at ``severity``:
+    an equal mix of the whole suite in one sample the size of the clean one.
+
+    Returns ``fn(x (B, C, H, W), y) -> x_corrupted``, stateful: it counts the images seen, so
+    consecutive batches continue the cycle and draw noise from their own generators.
+    """
+    state = {"start": 0}
+
+    def fn(x: torch.Tensor, _y: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        which = (torch.arange(x.shape[0]) + state["start"]) % len(names)
+        for k, name in enumerate(names):
+            idx = (which == k).nonzero().flatten()
+            if len(idx):
+                start = state["start"]
+                gen = torch.Generator().manual_seed(
+                    pooled_corruption_seed(seed, name, severity, start)
+                )
+                out[idx.to(x.device)] = corrupt(x[idx.to(x.device)], name, severity, generator=gen)
+        state["start"] += x.shape[0]
+        return out
+
+    return fn
+
+
+def summarize_corruptions(records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Mean corrupted accuracy over every (corruption, severity) and the drop from clean."""
+    clean = [r["accuracy"] for r in records if r["corruption"] == "clean"]
+    corr = [r["accuracy"] for r in records if r["corruption"] != "clean"]
+    mean = sum(corr) / len(corr) if corr else float("nan")
+    return {
+        "mean_corrupted_accuracy": mean,
+        "corruption_drop": (clean[0] - mean) if clean and corr else float("nan"),
+    }

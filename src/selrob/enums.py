@@ -1,0 +1,39 @@
+"""The closed vocabularies of selrob as ``StrEnum``s: run status, threat-model norm, lr schedule.
+
+Strings from files and flags become members once, at the boundary (``Norm(value)`` in the
+spec's coercion); a ``StrEnum`` member compares and serialises as its string, so specs, hashes
+and ``metrics.json`` are unchanged by the typing.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    """What ``metrics.json`` says of a run, and what a sweep reports for it."""
+
+    RUNNING = "running"  # training started, not finished (an interrupted run resumes)
+    COMPLETE = "complete"  # trained (and, in a sweep, evaluated)
+    FAILED = "failed"  # stopped for a reason recorded beside the status
+    SKIPPED = "skipped"  # a sweep found the run already complete and did nothing
+
+
+class Norm(StrEnum):
+    """Threat model of an attack: the norm that bounds the perturbation."""
+
+    LINF = "linf"
+    L2 = "l2"
+
+
+class Schedule(StrEnum):
+    """Learning-rate schedule after the warm-up."""
+
+    STEP = "step"  # multiply by 0.1 at each milestone epoch
+    COSINE = "cosine"  # half a cosine from the peak to 0 over the remaining epochs
+
+
+def choices(enum: type[StrEnum]) -> str:
+    """'a, b or c' for error messages."""
+    names = [m.value for m in enum]
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]

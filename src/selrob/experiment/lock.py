@@ -1,0 +1,58 @@
+"""The lock of a run directory: one live process trains or evaluates a run at a time.
+
+The lock is a file created with ``O_EXCL`` holding the owner's pid. A lock whose owner is gone
+(not running, or a zombie left by a SIGKILL) is stale and is taken over, so a crashed run
+never blocks its own resumption.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from selrob import paths
+from selrob.errors import RunLocked
+
+
+class RunLock:
+    """Context manager holding ``run_dir``'s lock; RunLocked when a live process holds it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = paths.lock_file(run_dir)
+
+    def __enter__(self) -> RunLock:
+        for _ in range(2):  # a stale lock is removed once, then taken
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                return self
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text() or 0)
+                    os.kill(pid, 0)  # raises if no such process
+                    if _is_zombie(pid):
+                        raise ProcessLookupError
+                except (ValueError, ProcessLookupError, FileNotFoundError):
+                    self.path.unlink(missing_ok=True)  # stale: owner is gone
+                    continue
+                except PermissionError:
+                    pass  # alive, owned by another user
+                raise RunLocked(
+                    f"{self.path.parent} is being trained by process {pid}; wait for it or kill it"
+                ) from None
+        raise RunLocked(
+            f"cannot take the lock {self.path}; remove it if no selrob process is running"
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed process not yet reaped still answers kill(pid, 0); /proc says it is dead (Z)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False

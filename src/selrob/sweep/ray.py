@@ -1,0 +1,126 @@
+"""The Ray executor: one Ray task per run, on a local Ray or an existing cluster.
+
+Each task runs :func:`selrob.sweep.run.run_one` with ``cpus`` CPUs (and one GPU when the
+device means CUDA). Connecting to a cluster is bounded in time, so an address that never
+answers fails with one clear line instead of hanging the sweep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from selrob.devices import cpu_cores
+from selrob.errors import ExecutorUnavailable
+from selrob.sweep.run import failed, run_one
+
+RAY_CONNECT_TIMEOUT_S = 20.0
+
+
+def run_ray(
+    ray: Any,
+    args: list[tuple[Any, ...]],
+    done: Callable[[int, dict[str, Any]], None],
+    address: str | None,
+    cpus: int,
+    device: str,
+) -> None:
+    """One Ray task per run (``cpus`` CPUs each, and one GPU when ``device`` means CUDA)."""
+    gpus = 1 if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else 0
+    with _ray_session(ray, address, cpu_cores()):
+        have = ray.cluster_resources()
+        if have.get("CPU", 0) < cpus or have.get("GPU", 0) < gpus:
+            raise ExecutorUnavailable(
+                f"the Ray cluster has {have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs but a run asks for "
+                f"{cpus} CPUs and {gpus} GPU; lower --threads / raise --jobs, or use --device cpu"
+            )
+        task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_one)
+        pending = {task.remote(*a): i for i, a in enumerate(args)}
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                i = pending.pop(ready[0])
+                try:
+                    result = ray.get(ready[0])
+                except Exception as e:  # noqa: BLE001 - the worker died or Ray failed the task
+                    result = failed(f"Ray task failed: {type(e).__name__}: {_first_line(e)}")
+                done(i, result)
+        finally:
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ExecutorUnavailable("Ray is not installed; pip install selrob[ray]") from None
+    return ray
+
+
+@contextlib.contextmanager
+def _ray_session(ray: Any, address: str | None, cores: int) -> Iterator[None]:
+    """Connect to ``address`` (failing within ~25 s if it does not answer) or start a local Ray;
+    shut down on exit what this call started. A Ray already initialised by the caller is reused."""
+    if ray.is_initialized():
+        yield
+        return
+    if address:
+        _probe(address)
+        _init_with_timeout(ray, address)
+    else:
+        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _probe(address: str) -> None:
+    """TCP-connect to ``host:port`` of a Ray address (``ray://`` too); SelrobError if nobody answers."""
+    import socket
+
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: left to ray.init (under its timeout)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise ExecutorUnavailable(
+            f"no Ray cluster answers at {address} ({e.strerror or e}); start one with `ray start --head` or fix --ray-address"
+        ) from None
+
+
+def _init_with_timeout(ray: Any, address: str) -> None:
+    """``ray.init(address=...)`` in a thread, so a cluster that never answers cannot hang the sweep."""
+    import threading
+
+    box: dict[str, BaseException] = {}
+
+    def connect() -> None:
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=connect, daemon=True, name="selrob-ray-init")
+    t.start()
+    t.join(RAY_CONNECT_TIMEOUT_S)
+    if t.is_alive():
+        raise ExecutorUnavailable(
+            f"the Ray cluster at {address} did not answer within {RAY_CONNECT_TIMEOUT_S:g} s; check --ray-address"
+        )
+    if "error" in box:
+        raise ExecutorUnavailable(
+            f"cannot connect to the Ray cluster at {address}: {_first_line(box['error'])}; check --ray-address"
+        ) from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

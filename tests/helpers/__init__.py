@@ -1,0 +1,1 @@
+"""Test helpers shared across the tree: data writers, images, models, oracles, fake runs."""

@@ -1,0 +1,188 @@
+"""Running sweeps locally: resume after SIGKILL, failures isolated, sweep-wide errors first."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from selrob.config import Runtime, TrainSpec
+from selrob.errors import DatasetNotFound, InvalidArgument
+from selrob.sweep import (
+    sweep_from_dict,
+)
+from selrob.sweep.executors import run_sweep
+
+# A tiny sweep: small_cnn on the 512-image synthetic Fashion-MNIST, clean evaluation only.
+
+
+# A tiny sweep: small_cnn on the 512-image synthetic Fashion-MNIST, clean evaluation only.
+TINY = dict(
+    dataset="fashion-mnist",
+    model="small_cnn",
+    epochs=2,
+    batch_size=64,
+    lr=0.05,
+    limit_test=64,
+    alphas=[-1.0, 1.0],
+    seeds=1,
+)
+
+
+def _rt(idx_dir: Path) -> Runtime:
+    return Runtime(device="cpu", data_dir=str(idx_dir), quiet=True, threads=1)
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "grid.toml"
+    p.write_text(textwrap.dedent(body).lstrip("\n"))
+    return p
+
+
+def _metrics(run_dir: Path) -> dict[str, Any]:
+    """metrics.json without its wall-clock timings."""
+    m = json.loads((run_dir / "metrics.json").read_text())
+    m["epochs"] = [{k: v for k, v in e.items() if k != "seconds"} for e in m["epochs"]]
+    return m
+
+
+def _assert_same_runs(a: Path, b: Path, weights: bool = True) -> None:
+    names = sorted(p.name for p in a.glob("*/"))
+    assert names and names == sorted(p.name for p in b.glob("*/"))
+    for name in names:
+        assert _metrics(a / name) == _metrics(b / name), name
+        if weights:
+            wa = torch.load(a / name / "checkpoint.pt", weights_only=True)["model"]
+            wb = torch.load(b / name / "checkpoint.pt", weights_only=True)["model"]
+            for k in wa:
+                assert torch.equal(wa[k], wb[k]), (name, k)
+
+
+@pytest.fixture(scope="module")
+def reference(idx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The TINY sweep run uninterrupted by the local executor, one run after another."""
+    root = tmp_path_factory.mktemp("reference")
+    report = run_sweep(sweep_from_dict(TINY), root, _rt(idx_dir))
+    assert [r.status for r in report.runs] == ["complete", "complete"]
+    return root
+
+
+KILLED_SWEEP = """
+import sys
+from pathlib import Path
+from selrob.config import Runtime
+from selrob.sweep import sweep_from_dict
+from selrob.sweep.executors import run_sweep
+run_sweep(sweep_from_dict({tiny!r}), Path({out!r}), Runtime(device="cpu", data_dir={data!r}, quiet=True, threads=1), jobs=2)
+"""
+
+
+def _lock_pids(root: Path) -> list[int]:
+    pids = []
+    for p in root.glob("*/.lock"):
+        try:
+            pids.append(int(p.read_text()))
+        except (FileNotFoundError, ValueError):  # released, or being written this instant
+            pass
+    return pids
+
+
+def _exists(pid: int) -> bool:
+    """True while ``pid`` is running or a zombie not yet reaped (the run lock counts both as alive)."""
+    return Path(f"/proc/{pid}").exists()
+
+
+def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(
+    idx_dir: Path, tmp_path: Path, reference: Path
+) -> None:
+    out = tmp_path / "killed"
+    script = KILLED_SWEEP.format(tiny=TINY, out=str(out), data=str(idx_dir))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("*/checkpoint.pt")):
+        time.sleep(0.05)
+    locks = _lock_pids(out)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    status = [json.loads(p.read_text())["status"] for p in out.glob("*/metrics.json")]
+    assert status.count("complete") < 2, "the kill should land mid-sweep"
+    assert json.loads((out / "sweep.json").read_text()) == sweep_from_dict(TINY).to_dict()
+    # the worker processes die with the sweep (and get reaped by init), so no run stays locked
+    assert locks, "the workers should hold their runs' locks"
+    if Path("/proc").is_dir():
+        deadline = time.time() + 15
+        while time.time() < deadline and any(_exists(pid) for pid in locks):
+            time.sleep(0.05)
+        assert not any(_exists(pid) for pid in locks), "orphaned workers outlived the sweep"
+
+    events: list[Any] = []
+    report = run_sweep(sweep_from_dict(TINY), out, _rt(idx_dir), on_event=events.append)
+    assert [r.status for r in report.runs] == ["complete", "complete"], report
+    assert sorted(e.alpha for e in events) == [-1.0, 1.0]
+    _assert_same_runs(reference, out)
+    again = run_sweep(sweep_from_dict(TINY), out, _rt(idx_dir))
+    assert [r.status for r in again.runs] == ["skipped", "skipped"]
+
+
+def test_failed_run_does_not_stop_the_others(
+    idx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import selrob.sweep.run as sx
+
+    real = sx.ensure_trained
+
+    def crash_on_alpha_3(spec: TrainSpec, *a: Any, **k: Any) -> Any:
+        if spec.alpha == 3.0:
+            raise RuntimeError("boom")
+        return real(spec, *a, **k)
+
+    monkeypatch.setattr(sx, "ensure_trained", crash_on_alpha_3)
+    sweep = sweep_from_dict(
+        {**TINY, "epochs": 1, "alphas": [1e39, 3.0, 0.0]}
+    )  # 1e39: a non-finite loss
+    report = run_sweep(sweep, tmp_path, _rt(idx_dir))
+    assert [(r.alpha, r.status) for r in report.runs] == [
+        (1e39, "failed"),
+        (3.0, "failed"),
+        (0.0, "complete"),
+    ]
+    assert (
+        "non-finite" in (report.runs[0].error or "")
+        and report.runs[1].error == "RuntimeError: boom"
+    )
+    assert not report.ok and len(report.failed) == 2 and report.count("complete") == 1
+    good = _metrics(report.runs[2].run_dir)
+    assert good["status"] == "complete" and good["evaluation"]["n_test"] == 64
+    assert _metrics(report.runs[0].run_dir)["status"] == "failed"
+
+
+def test_sweep_wide_errors_stop_before_running(idx_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument, match="sweep 'sweep': epochs must be >= 1"):
+        run_sweep(sweep_from_dict({**TINY, "epochs": 0}), tmp_path / "a", _rt(idx_dir))
+    with pytest.raises(InvalidArgument, match="unknown corruption"):
+        run_sweep(sweep_from_dict({**TINY, "corruptions": ["smog"]}), tmp_path / "a", _rt(idx_dir))
+    assert not (tmp_path / "a").exists()  # nothing written
+    with pytest.raises(InvalidArgument, match="unknown executor 'slurm'"):
+        run_sweep(sweep_from_dict(TINY), tmp_path / "a", _rt(idx_dir), executor="slurm")
+    with pytest.raises(InvalidArgument, match="jobs must be"):
+        run_sweep(sweep_from_dict(TINY), tmp_path / "a", _rt(idx_dir), jobs=0)
+    with pytest.raises(
+        DatasetNotFound
+    ):  # the same for every run: raised once, not recorded per run
+        run_sweep(
+            sweep_from_dict(TINY),
+            tmp_path / "b",
+            Runtime(device="cpu", data_dir=str(tmp_path / "nowhere")),
+        )
+    assert not [p for p in (tmp_path / "b").glob("*/")]
