@@ -8,8 +8,8 @@ and device. Separable linear filters run as matrix products ``Mh @ x @ Mw^T`` wi
 - :func:`gaussian_filter` / :func:`gaussian_matrix`: ``scipy.ndimage.gaussian_filter1d``
   (taps ``exp(-k^2 / 2 sigma^2)`` for ``|k| <= int(truncate sigma + 0.5)``, normalised) with
   scipy's border modes (skimage's ``gaussian`` is the same filter);
-- :func:`axis_matrix` / :func:`apply_separable`: any odd-length taps, border 'nearest' or
-  OpenCV's reflect-101, summed over several separable terms (defocus, pixelate);
+- :func:`axis_matrix` / :func:`apply_separable`: any odd-length taps with any of those
+  borders, summed over several separable terms (defocus, pixelate);
 - :func:`clipped_zoom`: the published centre crop + ``scipy.ndimage.zoom(order=1)`` + trim;
 - :func:`motion_blur_at`: ImageMagick's motion blur (a one-sided Gaussian line kernel);
 - :func:`displace` / :func:`affine_warp`: bilinear resampling as ``map_coordinates`` and
@@ -49,54 +49,42 @@ def _extend(idx: np.ndarray, n: int, mode: str) -> np.ndarray:
     raise InvalidArgument(f"unknown border mode {mode!r}; use 'nearest', 'reflect' or 'mirror'")
 
 
+def axis_matrix(taps: np.ndarray | Tensor, n: int, mode: str) -> Tensor:
+    """(n, n) float64 matrix of 1-D correlation with odd-length ``taps``, border folded in.
+
+    ``mode`` is a scipy.ndimage border: 'nearest' (edge repeated), 'reflect' (half-sample
+    symmetric) or 'mirror' (whole-sample symmetric, OpenCV's reflect-101). Taps that fall
+    outside the image are added to the pixel the border rule maps them to, so kernels wider
+    than the image are handled exactly.
+    """
+    taps = np.asarray(taps, dtype=np.float64)
+    r = len(taps) // 2
+    cols = _extend(np.arange(n)[:, None] + np.arange(-r, r + 1)[None, :], n, mode)
+    mat = np.zeros((n, n))
+    np.add.at(mat, (np.repeat(np.arange(n), len(taps)), cols.ravel()), np.tile(taps, n))
+    return torch.from_numpy(mat)
+
+
+def gaussian_taps(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """Normalised taps ``exp(-k^2 / 2 sigma^2)``, ``|k| <= int(truncate sigma + 0.5)``, as scipy's
+    ``gaussian_filter1d``; a single tap 1 when the radius is 0."""
+    radius = int(truncate * sigma + 0.5) if sigma > 0 else 0
+    k = np.arange(-radius, radius + 1)
+    taps = np.exp(-0.5 / sigma**2 * k**2) if radius > 0 else np.ones(1)
+    return taps / taps.sum()
+
+
 @lru_cache(maxsize=256)
 def gaussian_matrix(n: int, sigma: float, truncate: float = 4.0, mode: str = "nearest") -> Tensor:
     """(n, n) float64 matrix of ``scipy.ndimage.gaussian_filter1d(sigma, truncate, mode)``.
 
-    Taps ``exp(-k^2 / (2 sigma^2))`` for ``|k| <= int(truncate sigma + 0.5)``, normalised; the
-    border rule is folded in, so radii larger than ``n`` are handled exactly. Cached: treat
-    as read-only.
+    Cached: treat as read-only.
     """
-    radius = int(truncate * sigma + 0.5) if sigma > 0 else 0
-    k = np.arange(-radius, radius + 1)
-    taps = np.exp(-0.5 * k**2 / max(sigma, 1e-300) ** 2) if radius > 0 else np.ones(1)
-    taps = taps / taps.sum()
-    cols = _extend(np.arange(n)[:, None] + k[None, :], n, mode)
-    mat = np.zeros((n, n))
-    np.add.at(mat, (np.repeat(np.arange(n), len(k)), cols.ravel()), np.tile(taps, n))
-    return torch.from_numpy(mat)
-
-
-def gaussian_filter(
-    x: Tensor, sigma: float, mode: str = "nearest", truncate: float = 4.0
-) -> Tensor:
-    """Gaussian blur of each (H, W) plane of ``x: (..., H, W)``, sigma in px (skimage/scipy)."""
-    if int(truncate * sigma + 0.5) == 0 or sigma <= 0:
-        return x.clone()
-    mh = gaussian_matrix(x.shape[-2], float(sigma), truncate, mode).to(x.device, x.dtype)
-    mw = gaussian_matrix(x.shape[-1], float(sigma), truncate, mode).to(x.device, x.dtype)
-    return torch.matmul(torch.matmul(mh, x), mw.T)
-
-
-def axis_matrix(taps: Tensor, size: int, mode: str) -> Tensor:
-    """(size, size) float64 matrix of 1-D correlation with odd-length ``taps``, border folded in.
-
-    ``mode``: 'nearest' (edge value repeated) or 'reflect' (reflect-101: ... 2 1 | 0 1 2 ...).
-    """
-    r = len(taps) // 2
-    idx = torch.arange(size)[:, None] + torch.arange(-r, r + 1)[None, :]
-    if mode == "nearest":
-        idx = idx.clamp(0, size - 1)
-    else:
-        period = max(2 * (size - 1), 1)
-        idx = torch.remainder(idx, period)
-        idx = torch.where(idx > size - 1, period - idx, idx)
-    m = torch.zeros(size, size, dtype=torch.float64)
-    return m.scatter_add_(1, idx, taps.to(torch.float64).expand(size, -1).contiguous())
+    return axis_matrix(gaussian_taps(sigma, truncate), n, mode)
 
 
 def apply_separable(x: Tensor, terms: list[tuple[Tensor, Tensor]]) -> Tensor:
-    """``sum_t Mh_t @ x @ Mw_t^T`` over the (H, H), (W, W) matrix pairs ``terms``; (N, C, H, W)."""
+    """``sum_t Mh_t @ x @ Mw_t^T`` over (H, H), (W, W) matrix pairs ``terms``; x: (..., H, W)."""
     out = None
     for mh, mw in terms:
         mh = mh.to(device=x.device, dtype=x.dtype)
@@ -106,12 +94,16 @@ def apply_separable(x: Tensor, terms: list[tuple[Tensor, Tensor]]) -> Tensor:
     return out
 
 
-def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> Tensor:
-    """Normalised 1-D Gaussian taps of radius ``int(truncate * sigma + 0.5)`` (float64)."""
-    radius = int(truncate * sigma + 0.5)
-    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    taps = torch.exp(-0.5 * (t / sigma) ** 2)
-    return taps / taps.sum()
+def gaussian_filter(
+    x: Tensor, sigma: float, mode: str = "nearest", truncate: float = 4.0
+) -> Tensor:
+    """Gaussian blur of each (H, W) plane of ``x: (..., H, W)``, sigma in px (skimage/scipy)."""
+    if int(truncate * sigma + 0.5) == 0 or sigma <= 0:
+        return x.clone()
+    h, w = x.shape[-2:]
+    terms = [(gaussian_matrix(h, float(sigma), truncate, mode),
+              gaussian_matrix(w, float(sigma), truncate, mode))]  # fmt: skip
+    return apply_separable(x, terms)
 
 
 @lru_cache(maxsize=256)

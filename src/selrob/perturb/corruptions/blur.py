@@ -36,7 +36,6 @@ from selrob.perturb.corruptions._filters import (
     axis_matrix,
     clipped_zoom,
     gaussian_filter,
-    gaussian_kernel1d,
     motion_blur_at,
     zoom_operator,
 )
@@ -46,17 +45,10 @@ _DENSE_ZOOM_MAX = 1024  # zoom blur uses one (HW, HW) operator up to 32 x 32 px 
 _GLASS_CHUNK = 30_000  # images x wave length per step of the glass swaps (stays single-threaded)
 
 
-@lru_cache(maxsize=128)
-def _gaussian_terms(sigma: float, h: int, w: int) -> list[tuple[Tensor, Tensor]]:
-    taps = gaussian_kernel1d(sigma)
-    return [(axis_matrix(taps, h, "nearest"), axis_matrix(taps, w, "nearest"))]
-
-
 @register("gaussian_blur")
 def gaussian_blur(x: Tensor, sigma: float, generator: torch.Generator | None = None) -> Tensor:
     """Separable Gaussian blur of std ``sigma`` px, border 'nearest'. Returns (N, C, H, W)."""
-    terms = _gaussian_terms(float(sigma), x.shape[2], x.shape[3])
-    return apply_separable(x, terms).clamp_(0.0, 1.0)
+    return gaussian_filter(x, float(sigma)).clamp_(0.0, 1.0)
 
 
 @lru_cache(maxsize=64)
@@ -85,7 +77,7 @@ def _defocus_terms(radius: float, alias: float, h: int, w: int) -> list[tuple[Te
     u, s, vt = torch.linalg.svd(defocus_kernel(radius, alias))
     keep = s > 1e-12 * s[0]
     return [
-        (axis_matrix(s[i] * u[:, i], h, "reflect"), axis_matrix(vt[i], w, "reflect"))
+        (axis_matrix(s[i] * u[:, i], h, "mirror"), axis_matrix(vt[i], w, "mirror"))
         for i in range(int(keep.sum()))
     ]
 
