@@ -1,52 +1,58 @@
 """Every random stream of a run, derived from the run seed: one function per stream.
 
-Functions return the integer seed of a ``torch.Generator`` (``torch.Generator().manual_seed(s)``);
-nothing reads the global RNG. Streams: model initialisation, each epoch's data order and
-augmentation, the corruption noise of each (corruption, severity, batch) cell, the attacks'
-random starts, and the analyses' subsets. No torch import.
+Each function returns the integer seed of a ``torch.Generator``
+(``torch.Generator().manual_seed(s)``); nothing reads the global RNG. A stream's seed is the
+first 63 bits of the SHA-256 of its name and indices (``"epoch/<run seed>/<epoch>"``), so no
+two streams of any runs are seeded alike (a collision would need a SHA-256 collision on 63
+bits; ``tests/test_seeds.py`` checks a large grid), and adding a stream never moves another.
+
+Streams: model initialisation, each epoch's data order and augmentation, the noise of each
+(corruption, severity, batch) cell, the attacks' random starts, and the analyses' subsets.
+No torch import.
 """
 
 from __future__ import annotations
 
-_CORRUPTION_ORDER = (
-    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
-    "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
-    "elastic_transform", "pixelate", "jpeg_compression",
-    "speckle_noise", "gaussian_blur", "spatter", "saturate",
-)  # fmt: skip
+import hashlib
+
+
+def _seed(*parts: object) -> int:
+    """63 bits of SHA-256 of ``"/".join(parts)`` (non-negative, below 2**63)."""
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def init_seed(run_seed: int) -> int:
     """Initial weights of the run's model."""
-    return run_seed
+    return _seed("init", run_seed)
 
 
 def epoch_seed(run_seed: int, epoch: int) -> int:
     """Data order and augmentation of one (0-based) epoch."""
-    return run_seed * 1_000_003 + epoch
+    return _seed("epoch", run_seed, epoch)
 
 
 def corruption_seed(run_seed: int, corruption: str, severity: int, batch: int) -> int:
-    """Noise of one (corruption, severity, batch) cell of the corruption evaluation."""
-    k = _CORRUPTION_ORDER.index(corruption) if corruption in _CORRUPTION_ORDER else 99
-    return ((run_seed * 100 + k) * 10 + severity) * 1_000_003 + batch
+    """Noise of one (corruption, severity, batch) cell of the corruption evaluation (and of
+    ``selrob corrupt``, whose seed plays the run seed's part)."""
+    return _seed("corruption", run_seed, corruption, severity, batch)
 
 
 def pooled_corruption_seed(run_seed: int, corruption: str, severity: int, start: int) -> int:
-    """Noise of the pooled corruption sample of the dimensionality analysis, from image ``start``."""
-    return corruption_seed(run_seed, corruption, severity, 10_000 + start)
+    """Noise of the dimensionality analysis' pooled corruption sample, from image ``start``."""
+    return _seed("pooled-corruption", run_seed, corruption, severity, start)
 
 
 def attack_seed(run_seed: int, purpose: str = "evaluation") -> int:
     """Random starts of the attacks: ``"evaluation"`` (accuracy vs epsilon) or ``"dimensionality"``."""
-    return (run_seed + (purpose == "dimensionality")) * 1_000_003 + 7
+    return _seed("attack", purpose, run_seed)
 
 
 def gradient_units_seed(run_seed: int) -> int:
     """Which units the gradient analysis samples (when it samples)."""
-    return run_seed
+    return _seed("gradient-units", run_seed)
 
 
 def feature_subset_seed(run_seed: int) -> int:
     """Which flattened features the dimensionality analysis keeps beyond its budget."""
-    return 0
+    return _seed("feature-subset", run_seed)
