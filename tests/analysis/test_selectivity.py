@@ -12,7 +12,7 @@ from selrob.models import build_model
 
 
 def numpy_si(acts: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """SI per unit from stored activations (N, U), straight from the definition (PAPER.md)."""
+    """SI per unit from stored activations (N, U), straight from the definition (docs/method.md)."""
     present = [c for c in range(num_classes) if (labels == c).any()]
     means = np.stack([acts[labels == c].mean(0) for c in present])  # (C, U)
     mu_max = means.max(0)
