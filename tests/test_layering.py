@@ -2,7 +2,8 @@
 
 Layers (an import may go to its own layer or a lower one, never up):
 
-    0  _version, errors, enums, config, registry, paths, storage, seeds, presets   (no torch)
+    0  _version, errors, enums, config, registry, paths, storage, seeds, presets, measures
+       (no torch)
     1  data, models, units, selectivity, devices                        (torch)
     2  train, perturb
     3  analysis
@@ -25,7 +26,18 @@ import selrob
 
 SRC = Path(selrob.__file__).parent
 LAYERS: list[set[str]] = [
-    {"_version", "errors", "enums", "config", "registry", "paths", "storage", "seeds", "presets"},
+    {
+        "_version",
+        "errors",
+        "enums",
+        "config",
+        "registry",
+        "paths",
+        "storage",
+        "seeds",
+        "presets",
+        "measures",
+    },
     {"data", "models", "units", "selectivity", "devices"},
     {"train", "perturb"},
     {"analysis"},

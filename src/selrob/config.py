@@ -96,9 +96,13 @@ class EvalSpec:
     pgd_steps: int = _f(10, "PGD iterations")
     pgd_step_size: float | None = _f(None, "PGD step in pixel units (default 2.5 * eps / steps)")
     pgd_restarts: int = _f(1, "PGD random restarts (worst case kept per example)")
+    attack_samples: int | None = _f(None, "attack only the first N of the evaluated test images")
     analyses: tuple[str, ...] = _f((), "mechanism analyses: dimensionality, gradients")
     analysis_samples: int = _f(1000, "test inputs used for the dimensionality analysis")
     gradient_samples: int = _f(200, "test inputs used for the input-unit gradient analysis")
+    gradient_units: int | None = _f(
+        None, "units per layer in the gradient analysis (seeded sample)"
+    )
     analysis_severity: int = _f(3, "corruption severity pooled in the dimensionality analysis")
     analysis_epsilon: float | None = _f(None, "attack budget used in the dimensionality analysis")
 
@@ -113,6 +117,10 @@ class EvalSpec:
             raise InvalidArgument("pgd_steps and pgd_restarts must be >= 1")
         if self.attacks and self.pgd_step_size is not None and not self.pgd_step_size > 0:
             raise InvalidArgument(f"pgd_step_size must be > 0, got {self.pgd_step_size}")
+        for name in ("attack_samples", "gradient_units"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InvalidArgument(f"{name} must be >= 1, got {value}")
         if self.analysis_epsilon is not None and not self.analysis_epsilon > 0:
             raise InvalidArgument(f"analysis_epsilon must be > 0, got {self.analysis_epsilon}")
 

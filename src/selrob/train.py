@@ -27,7 +27,8 @@ from selrob.data import DATASETS, ImageDataset, batches, load_dataset
 from selrob.enums import Schedule
 from selrob.errors import InvalidArgument, RunFailed
 from selrob.models import build_model
-from selrob.models.common import accuracy
+from selrob.models.common import accuracy, peek
+from selrob.models.fold import frozen_for
 from selrob.seeds import epoch_seed, init_seed
 from selrob.selectivity import SelectivityAccumulator, regularized_loss
 from selrob.storage import write_bytes_atomic
@@ -66,9 +67,10 @@ def evaluate_model(
 ) -> tuple[float, float, dict[str, float]]:  # fmt: skip
     """(accuracy, network selectivity, per-layer selectivity) over ``ds``, in one eval pass."""
     acc = SelectivityAccumulator(ds.num_classes)
-    with UnitRecorder(model, units) as rec:
-        correct, _ = accuracy(model, batches(ds, batch_size, device=device),
-                              observe=lambda _logits, y: acc.update(rec.acts, y))  # fmt: skip
+    first, data = peek(batches(ds, batch_size, device=device))
+    net = frozen_for(model, first[0]) if first is not None else model  # BN folded, names kept
+    with UnitRecorder(net, units) as rec:
+        correct, _ = accuracy(net, data, observe=lambda _logits, y: acc.update(rec.acts, y))
     mean, per_layer = acc.summary()
     return correct, mean, per_layer
 

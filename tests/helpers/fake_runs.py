@@ -12,7 +12,7 @@ training). The trends built in follow the paper's claims, so a correct analysis 
 * input-unit gradient variability rises with selectivity (claim 4).
 
 ``reverse=True`` flips the robustness and mechanism trends (claims 1-4), so a test can check that
-the report then says "not reproduced". Values carry seeded Gaussian noise.
+the report then says "opposite". Values carry seeded Gaussian noise.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ CORRUPTION_NAMES = (
     "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
     "elastic_transform", "pixelate", "jpeg_compression",
 )  # fmt: skip
+FAMILY = {name: family for family, names in (
+    ("noise", CORRUPTION_NAMES[:3]), ("blur", CORRUPTION_NAMES[3:7]),
+    ("weather", CORRUPTION_NAMES[7:11]), ("digital", CORRUPTION_NAMES[11:])) for name in names}  # fmt: skip
 LAYERS = ("stem",) + tuple(f"layer{s}.{b}" for s in (1, 2, 3) for b in range(3))
 LINF_EPS = (0.0, 0.5 / 255, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
 L2_EPS = (0.0, 0.05, 0.1, 0.25, 0.5)
@@ -91,7 +94,7 @@ def _corruptions(clean: float, s: float, sign: float, rng: np.random.Generator) 
         for sev in range(1, 6):
             effect = 0.95 + sign * (s - 0.35)  # more selective -> bigger drop (sign=+1)
             acc = clean * (1 - hardness * sev / 5 * effect) + 0.004 * rng.standard_normal()
-            rows.append({"corruption": name, "severity": sev,
+            rows.append({"corruption": name, "family": FAMILY[name], "severity": sev,
                          "accuracy": float(np.clip(acc, 0, 1)), "n": 500})  # fmt: skip
     return rows
 

@@ -48,14 +48,19 @@ def test_each_figure_draws_data_and_states_the_trend(entry, loaded) -> None:
     assert caption.startswith(f"Figure {number}.")
     assert "Paper:" in caption and ("Spearman rho" in caption or "Wilcoxon" in caption)
     # the fake runs are built with the paper's trends, so every test reproduces them
-    assert "-> reproduced" in caption and "not reproduced" not in caption
-    assert "inconclusive" not in caption
+    assert "-> reproduced" in caption and "opposite" not in caption
+    assert "no effect detected" not in caption and "not testable" not in caption
 
 
 def test_findings_reproduced_on_paper_like_runs(loaded) -> None:
     table = report.findings_table(loaded[0])
     assert set(table["claim"]) == {"setup", "1", "2", "3", "4"}
     assert (table["verdict"] == "reproduced").all(), table[["measure", "verdict"]]
+    primary = table[table["role"] == "primary"]
+    assert sorted(primary["claim"]) == ["1", "2", "3", "4"]  # one primary measure per claim
+    rows_all_runs = ~table["measure"].str.contains("alpha >= 0")  # that row tests 6 of the 10 runs
+    assert (table.loc[rows_all_runs, "n"] == 10).all() and (table["n_images"] > 0).all()
+    assert (table["p_adj"] >= table["p"]).all()  # Holm never lowers a p-value
 
 
 def test_findings_flip_when_trends_are_reversed(tmp_path: Path) -> None:
@@ -63,10 +68,10 @@ def test_findings_flip_when_trends_are_reversed(tmp_path: Path) -> None:
     table = report.findings_table(results.load_runs(tmp_path)).set_index("measure")
     # reversed: the drop shrinks with selectivity (raw corrupted accuracy also tracks clean
     # accuracy, which falls for alpha > 0, so only the drop is guaranteed to flip)
-    assert table.loc["clean-minus-corrupted drop", "verdict"] == "not reproduced"
-    assert table.loc["gradient variability across samples", "verdict"] == "not reproduced"
+    assert table.loc["clean-minus-corrupted drop", "verdict"] == "opposite"
+    assert table.loc["gradient variability across samples", "verdict"] == "opposite"
     claim2 = table[table["claim"] == "2"]["verdict"]
-    assert len(claim2) == 3 and (claim2 == "not reproduced").all()
+    assert len(claim2) == 3 * 4 and (claim2 == "opposite").all()  # 3 attack curves x 4 measures
     assert table.loc["mean class selectivity", "verdict"] == "reproduced"  # not reversed
 
 
@@ -120,3 +125,48 @@ def test_report_renders_in_chromium(html_path: Path, tmp_path: Path) -> None:
     assert len(widths) == len(report.FIGURES)
     assert all(w > 0 for w in widths), widths
     assert shot.stat().st_size > 10_000
+
+
+def _drop_clean_attack_points(runs_dir: Path) -> None:
+    import json
+
+    for metrics in runs_dir.glob("*/metrics.json"):
+        m = json.loads(metrics.read_text())
+        ev = m.get("evaluation")
+        if ev:
+            ev["attacks"] = [r for r in ev["attacks"] if r["epsilon"] > 0]
+            metrics.write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize(
+    ("alphas", "seeds", "edit", "reasons"),
+    [
+        ((1.0,), (0, 1, 2, 3), None, ["one alpha only"]),
+        (
+            (-1.0, 1.0, 2.0),
+            (0, 1),
+            None,
+            ["no complete alpha = 0 run to serve as the mCE baseline"],
+        ),
+        ((-2.0, -1.0, 0.0, 1.0, 2.0), (0,), None, ["fewer than 2 seeds per alpha: no CI"]),
+        (
+            (-1.0, 0.0, 1.0),
+            (0, 1),
+            _drop_clean_attack_points,
+            ["the epsilon grid has no 0 (clean) point"],
+        ),
+    ],
+    ids=["one-alpha", "no-baseline", "one-seed", "no-eps-0"],
+)
+def test_undefined_measures_are_explained_not_shown_as_nan(tmp_path: Path, alphas, seeds, edit,
+                                                           reasons) -> None:  # fmt: skip
+    write_fake_runs(tmp_path, alphas, seeds, failed=False)
+    if edit is not None:
+        edit(tmp_path)
+    doc = report.write_report(tmp_path).read_text()
+    table = report.findings_table(results.load_runs(tmp_path))
+    for reason in reasons:
+        assert reason in doc, reason
+    shown = re.sub(r"<[^>]+>", " ", doc)
+    assert not re.search(r"\bnan\b", shown, re.I), "a NaN is shown as a result"
+    assert table["verdict"].str.len().gt(0).all()

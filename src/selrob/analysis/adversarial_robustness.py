@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from selrob.data import DATASETS, to_float
 from selrob.errors import InvalidArgument
 from selrob.models.common import eval_mode, model_device
+from selrob.models.fold import frozen_for
 from selrob.perturb.attacks import ATTACKS, BALLS
 from selrob.perturb.attacks import attack as run_attack
 
@@ -116,6 +117,7 @@ def adversarial_accuracy(
         generator = torch.Generator().manual_seed(0)
     correct = dict.fromkeys(eps_list, 0)
     total = 0
+    net: nn.Module | None = None
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -140,8 +142,10 @@ def adversarial_accuracy(
             restarts=restarts,
             generator=generator,
         )
-        with torch.no_grad(), eval_mode(model):
-            pred = model(torch.cat([advs[e] for e in eps_list])).argmax(1).view(len(eps_list), -1)
+        if net is None:  # predictions only: a frozen BN-folded copy, built once
+            net = frozen_for(model, x)
+        with torch.no_grad(), eval_mode(net):
+            pred = net(torch.cat([advs[e] for e in eps_list])).argmax(1).view(len(eps_list), -1)
         for k, e in enumerate(eps_list):
             correct[e] += int((pred[k] == y).sum())
         total += y.shape[0]

@@ -16,8 +16,9 @@ import torch
 from tqdm.auto import tqdm
 
 from selrob.data import ImageDataset, batches
-from selrob.models.common import accuracy
-from selrob.perturb.corruptions import corrupt
+from selrob.models.common import accuracy, peek
+from selrob.models.fold import frozen_for
+from selrob.perturb.corruptions import FAMILIES, corrupt
 from selrob.seeds import corruption_seed, pooled_corruption_seed
 
 
@@ -44,7 +45,10 @@ def corruption_accuracy(
     of ``n`` images), plus one record with ``corruption == "clean"`` and ``severity == 0``
     holding the clean accuracy.
     """
-    clean, n = accuracy(model, batches(dataset, batch_size, device=device))
+    first, data = peek(batches(dataset, batch_size, device=device))
+    if first is not None:  # forward passes only: a frozen BN-folded copy, built once
+        model = frozen_for(model, first[0])
+    clean, n = accuracy(model, data)
     records: list[dict[str, Any]] = [
         {"corruption": "clean", "severity": 0, "accuracy": clean, "n": n}
     ]
@@ -57,7 +61,8 @@ def corruption_accuracy(
                 for b, (x, y) in enumerate(batches(dataset, batch_size, device=device))
             )
             acc, total = accuracy(model, corrupted)
-            records.append({"corruption": name, "severity": int(sev), "accuracy": acc, "n": total})
+            records.append({"corruption": name, "family": family_of(name), "severity": int(sev),
+                            "accuracy": acc, "n": total})  # fmt: skip
     return records
 
 
@@ -78,14 +83,17 @@ def published_corruption_accuracy(
     Same tidy records as :func:`corruption_accuracy` (without the clean record).
     """
     records = []
+    net = None
     for name in tqdm(
         corruptions, desc="corruptions", unit="corruption", disable=not progress, leave=False
     ):
         for sev in severities:
-            acc, n = accuracy(
-                model, batches(load(name, sev).subset(limit), batch_size, device=device)
-            )
-            records.append({"corruption": name, "severity": int(sev), "accuracy": acc, "n": n})
+            first, data = peek(batches(load(name, sev).subset(limit), batch_size, device=device))
+            if net is None and first is not None:  # a frozen BN-folded copy, built once
+                net = frozen_for(model, first[0])
+            acc, n = accuracy(net or model, data)
+            records.append({"corruption": name, "family": family_of(name), "severity": int(sev),
+                            "accuracy": acc, "n": n})  # fmt: skip
     return records
 
 
@@ -117,12 +125,24 @@ def pooled_corruption(
     return fn
 
 
-def summarize_corruptions(records: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Mean corrupted accuracy over every (corruption, severity) and the drop from clean."""
+def family_of(corruption: str) -> str:
+    """The benchmark family of a corruption: noise, blur, weather, digital, or extra."""
+    return next((f for f, names in FAMILIES.items() if corruption in names), "other")
+
+
+def summarize_corruptions(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean corrupted accuracy over every (corruption, severity), the drop from clean, the
+    relative corrupted accuracy (mean / clean) and the mean per family."""
     clean = [r["accuracy"] for r in records if r["corruption"] == "clean"]
-    corr = [r["accuracy"] for r in records if r["corruption"] != "clean"]
-    mean = sum(corr) / len(corr) if corr else float("nan")
+    corr = [r for r in records if r["corruption"] != "clean"]
+    nan = float("nan")
+    mean = sum(r["accuracy"] for r in corr) / len(corr) if corr else nan
+    families: dict[str, list[float]] = {}
+    for r in corr:
+        families.setdefault(family_of(r["corruption"]), []).append(r["accuracy"])
     return {
         "mean_corrupted_accuracy": mean,
-        "corruption_drop": (clean[0] - mean) if clean and corr else float("nan"),
+        "corruption_drop": (clean[0] - mean) if clean and corr else nan,
+        "relative_corrupted_accuracy": mean / clean[0] if clean and corr and clean[0] > 0 else nan,
+        "corrupted_accuracy_by_family": {f: sum(v) / len(v) for f, v in families.items()},
     }

@@ -20,7 +20,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from selrob.errors import InvalidArgument
-from selrob.models.common import accuracy, model_device
+from selrob.models.common import accuracy, model_device, peek
+from selrob.models.fold import frozen_for
 from selrob.selectivity import SelectivityAccumulator
 from selrob.units import UnitRecorder
 
@@ -54,10 +55,11 @@ def clean_pass(
         raise InvalidArgument(f"num_classes must be >= 2, got {num_classes}")
     device = model_device(model)
     acc = SelectivityAccumulator(num_classes)
-    data = ((x.to(device), y.to(device)) for x, y in batches)
+    first, data = peek((x.to(device), y.to(device)) for x, y in batches)
+    net = frozen_for(model, first[0]) if first is not None else model  # keeps module names
     bar = tqdm(data, desc="selectivity", disable=not progress, leave=False)
-    with UnitRecorder(model, units) as rec:
-        correct, n = accuracy(model, bar, observe=lambda _logits, y: acc.update(rec.acts, y))
+    with UnitRecorder(net, units) as rec:
+        correct, n = accuracy(net, bar, observe=lambda _logits, y: acc.update(rec.acts, y))
     if not acc.sums:
         raise InvalidArgument("no batches given for selectivity; pass a non-empty iterable")
     per_unit = acc.per_unit()

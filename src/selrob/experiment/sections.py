@@ -30,6 +30,7 @@ from selrob.analysis.selectivity import clean_pass
 from selrob.config import EvalSpec, TrainSpec
 from selrob.data import DATASETS, ImageDataset, batches, to_float
 from selrob.errors import InvalidArgument
+from selrob.measures import attack_measures
 from selrob.models.common import accuracy
 from selrob.perturb.attacks import attack
 from selrob.perturb.corruptions import resolve_corruptions
@@ -69,10 +70,22 @@ class Section:
 SECTIONS: Registry[Section] = Registry("evaluation section")
 
 
-def _analysis_params(spec: EvalSpec, samples: int) -> dict[str, Any]:
-    return {"samples": samples, "severity": spec.analysis_severity,
-            "epsilon": spec.analysis_epsilon, "norm": spec.norm,
-            "corruptions": list(spec.corruptions)}  # fmt: skip
+def _analysis_params(spec: EvalSpec, samples: int, **extra: Any) -> dict[str, Any]:
+    params = {"samples": samples, "severity": spec.analysis_severity,
+              "epsilon": spec.analysis_epsilon, "norm": spec.norm,
+              "corruptions": list(spec.corruptions)}  # fmt: skip
+    # settings added later enter the parameters only when set, so stored sections stay valid
+    return {**params, **{k: v for k, v in extra.items() if v is not None}}
+
+
+def _attack_params(spec: EvalSpec) -> dict[str, Any]:
+    params = {"attacks": list(spec.attacks), "norm": spec.norm,
+              "epsilons": list(spec.epsilons) if spec.epsilons else None,
+              "steps": spec.pgd_steps, "step_size": spec.pgd_step_size,
+              "restarts": spec.pgd_restarts, "limit_test": spec.limit_test}  # fmt: skip
+    if spec.attack_samples is not None:
+        params["samples"] = spec.attack_samples
+    return params
 
 
 def epsilons_for(spec: EvalSpec, dataset: str) -> list[float]:
@@ -119,15 +132,16 @@ def _corruptions(ctx: Context) -> dict[str, Any]:
 def _attacks(ctx: Context) -> dict[str, Any]:
     spec, ts = ctx.spec, ctx.train_spec
     eps = epsilons_for(spec, ts.dataset)
+    sample = ctx.test.subset(spec.attack_samples)
     records: list[dict[str, Any]] = []
     for name in spec.attacks:  # each attack starts from the same seeded generator
         gen = torch.Generator().manual_seed(seeds.attack_seed(ts.seed))
         records += adversarial_accuracy(
-            ctx.model, ctx.batches(), name, eps, norm=spec.norm, steps=spec.pgd_steps,
+            ctx.model, ctx.batches(sample), name, eps, norm=spec.norm, steps=spec.pgd_steps,
             step_size=spec.pgd_step_size, restarts=spec.pgd_restarts, generator=gen,
             device=ctx.device, progress=ctx.progress,
         )  # fmt: skip
-    return {"attacks": records}
+    return {"attacks": records, "attack_measures": attack_measures(records)}
 
 
 def _dimensionality(ctx: Context) -> dict[str, Any]:
@@ -163,6 +177,7 @@ def _gradients(ctx: Context) -> dict[str, Any]:
     x = to_float(ctx.test.subset(ctx.spec.gradient_samples).images, ctx.device)
     gen = torch.Generator().manual_seed(seeds.gradient_units_seed(ts.seed))
     return {"gradients": gradient_variability(ctx.model, x, units=ts.units, generator=gen,
+                                              max_units=ctx.spec.gradient_units,
                                               progress=ctx.progress)}  # fmt: skip
 
 
@@ -177,11 +192,7 @@ SECTIONS.register("corruptions")(Section(
 ))  # fmt: skip
 SECTIONS.register("attacks")(Section(
     asked=lambda spec: bool(spec.attacks),
-    params=lambda spec: {"attacks": list(spec.attacks), "norm": spec.norm,
-                         "epsilons": list(spec.epsilons) if spec.epsilons else None,
-                         "steps": spec.pgd_steps, "step_size": spec.pgd_step_size,
-                         "restarts": spec.pgd_restarts, "limit_test": spec.limit_test},
-    run=_attacks,
+    params=_attack_params, run=_attacks,
 ))  # fmt: skip
 SECTIONS.register("dimensionality")(Section(
     asked=lambda spec: "dimensionality" in spec.analyses,
@@ -190,7 +201,7 @@ SECTIONS.register("dimensionality")(Section(
 ))  # fmt: skip
 SECTIONS.register("gradients")(Section(
     asked=lambda spec: "gradients" in spec.analyses,
-    params=lambda spec: _analysis_params(spec, spec.gradient_samples),
+    params=lambda spec: _analysis_params(spec, spec.gradient_samples, units=spec.gradient_units),
     run=_gradients, analysis=True,
 ))  # fmt: skip
 

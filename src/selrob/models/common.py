@@ -5,6 +5,7 @@ accuracy loop)."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
@@ -41,7 +42,11 @@ def accuracy(
     observe: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
 ) -> tuple[float, int]:
     """``(accuracy, n)`` of ``model`` over ``(x (B, C, H, W) in [0, 1], y (B,))`` batches, in
-    eval mode; ``observe(logits, y)`` sees every batch (e.g. to read a UnitRecorder)."""
+    eval mode; ``observe(logits, y)`` sees every batch (e.g. to read a UnitRecorder).
+
+    For speed, pass a frozen copy (:func:`selrob.models.fold.frozen_for`, built from the
+    first batch seen with :func:`peek`).
+    """
     correct = n = 0
     with eval_mode(model):
         for x, y in data:
@@ -51,6 +56,16 @@ def accuracy(
             if observe is not None:
                 observe(logits, y)
     return correct / max(n, 1), n
+
+
+def peek(
+    data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+    """``(first batch or None, an iterator over all the batches)``: look at a stream's first
+    batch (e.g. to build a frozen copy from it) without losing it."""
+    it = iter(data)
+    first = next(it, None)
+    return first, (it if first is None else itertools.chain([first], it))
 
 
 class Normalize(nn.Module):

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["conv_bn_pairs", "inference_copy"]
+__all__ = ["conv_bn_pairs", "frozen_for", "inference_copy"]
 
 
 def conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
@@ -95,3 +95,9 @@ def inference_copy(model: nn.Module, probe: torch.Tensor | None = None) -> nn.Mo
             if isinstance(want, torch.Tensor) and _close(got, want):
                 clone = folded
     return clone.to(memory_format=torch.channels_last)
+
+
+def frozen_for(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """The model to run on ``x`` (N, C, H, W) when only its outputs or input gradients are
+    needed: on the CPU a folded inference copy checked on ``x[:16]``, elsewhere ``model``."""
+    return inference_copy(model, x[:16]) if x.device.type == "cpu" and x.dim() == 4 else model

@@ -126,12 +126,23 @@ def fig3_corruptions(runs: pd.DataFrame, corruptions: pd.DataFrame) -> tuple[Fig
             label="mean over corruptions x severities")  # fmt: skip
     plot_ci(ax1, stats.per_alpha_summary(runs, "clean_accuracy"), color="0.4", ls="--",
             label="clean")  # fmt: skip
+    plot_ci(ax1, stats.per_alpha_summary(runs, "corruption_drop"), color="C4", ls=":",
+            label="drop (clean minus corrupted)")  # fmt: skip
     alpha_axis(ax1, alphas)
-    ax1.set(ylabel="accuracy", title="Corrupted accuracy")
+    ax1.set(ylabel="accuracy", title="Corrupted accuracy and its drop from clean")
     ax1.legend(fontsize=8)
-    plot_ci(ax2, stats.per_alpha_summary(runs, "corruption_drop"), color="C4")
+    rel = "corrupted_accuracy_relative"
+    plot_ci(ax2, stats.per_alpha_summary(runs, rel), color="C3", label="all corruptions")
+    families = sorted(c for c in runs.columns if c.startswith("corrupted_family_"))
+    for k, col in enumerate(families):
+        share = runs[col] / runs["clean_accuracy"]
+        summary = stats.per_alpha_summary(runs.assign(_share=share), "_share")
+        plot_ci(ax2, summary, color=f"C{5 + k}", lw=1, ms=2, capsize=2, alpha=0.8,
+                label=col.removeprefix("corrupted_family_"))  # fmt: skip
     alpha_axis(ax2, alphas)
-    ax2.set(ylabel="clean minus corrupted accuracy", title="Drop under corruption")
+    ax2.set(ylabel="corrupted / clean accuracy",
+            title="Relative corrupted accuracy (the primary measure), per family")  # fmt: skip
+    ax2.legend(fontsize=7, ncol=2)
     sev = run_level(corr, "accuracy", ["severity"]).groupby(["alpha", "severity"])["accuracy"]
     sev = sev.mean().reset_index()
     clean = stats.complete(runs).groupby("alpha")["clean_accuracy"].mean()
@@ -170,7 +181,7 @@ def fig4_attacks(runs: pd.DataFrame, attacks: pd.DataFrame) -> tuple[Figure, str
         ax.grid(alpha=0.3)
         if i == 0:
             alpha_legend(ax, list(colors), fig, "outside right upper")
-    ax = fig.add_subplot(grid[1, :])
+    ax, ax_rel = grid[1, :].subgridspec(1, 2).subplots()
     cols = attack_columns(runs)
     for k, (attack, norm) in enumerate(groups):
         col = mid_epsilon_column(runs, attack, norm)
@@ -178,9 +189,15 @@ def fig4_attacks(runs: pd.DataFrame, attacks: pd.DataFrame) -> tuple[Figure, str
             eps = float(cols.loc[cols["column"] == col, "epsilon"].iloc[0])
             label = f"{attack_label(attack, norm)}, eps = {eps_label(eps, norm)}"
             plot_ci(ax, stats.per_alpha_summary(runs, col), color=f"C{k}", label=label)
-    alpha_axis(ax, runs["alpha"].dropna().unique())
+        plot_ci(ax_rel, stats.per_alpha_summary(runs, f"aucrel_{attack}_{norm}"), color=f"C{k}",
+                label=attack_label(attack, norm))  # fmt: skip
+    for a in (ax, ax_rel):
+        alpha_axis(a, runs["alpha"].dropna().unique())
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=8)
     ax.set(ylabel="accuracy under attack", title="Accuracy at a fixed (median) epsilon")
-    ax.legend(fontsize=8)
+    ax_rel.set(ylabel="area under accuracy / clean vs epsilon",
+               title="Relative accuracy over the whole grid (the primary measure)")  # fmt: skip
     return fig, caption(4, "Accuracy under white-box attack", "2", runs)
 
 

@@ -80,7 +80,8 @@ def fig5_dimensionality(runs: pd.DataFrame, dimensionality: pd.DataFrame) -> tup
     ax2.set(xlabel="measured mean selectivity", ylabel=f"{_ylabel(m)} (early-layer mean)",
             title="Early layers vs selectivity")  # fmt: skip
     _outside_legend(fig, ax1)
-    return fig, caption(5, "Dimensionality of clean representations", "3", runs, pick=slice(0, 1))
+    clean_only = lambda f: f.column.startswith("dim_clean_")  # noqa: E731
+    return fig, caption(5, "Dimensionality of clean representations", "3", runs, pick=clean_only)
 
 
 def fig6_change_dimensionality(
@@ -115,9 +116,9 @@ def fig6_change_dimensionality(
     _outside_legend(fig, axes[0])
     note = ("Change = perturbed minus clean activations of the same inputs; "
             "the tests use the early layers.")  # fmt: skip
-    return fig, caption(
-        6, "Dimensionality of the perturbation-induced change", "3", runs, note, slice(1, None)
-    )
+    change_only = lambda f: not f.column.startswith("dim_clean_")  # noqa: E731
+    return fig, caption(6, "Dimensionality of the perturbation-induced change", "3", runs, note,
+                        change_only)  # fmt: skip
 
 
 def fig7_gradients(runs: pd.DataFrame, gradients: pd.DataFrame) -> tuple[Figure, str]:

@@ -21,10 +21,10 @@ import pandas as pd
 from selrob import paths
 from selrob.errors import OutputNotWritable
 from selrob.report import stats
-from selrob.report.claims import attack_label, eps_label, findings_table, fmt_p
+from selrob.report.claims import attack_label, eps_label, findings_table, fmt_n, fmt_p
 from selrob.report.figures import FigureResult, make_figures
 from selrob.results import attack_columns, load_all, mid_epsilon_column
-from selrob.storage import atomic_write
+from selrob.storage import atomic_write, read_json_object
 
 _NUMERIC = re.compile(r"^[+-]?\d[\d.e+\-]*%?( \[[\d.e+\-]+, [\d.e+\-]+\])?$")
 CSS = """
@@ -34,7 +34,8 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bo
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
-.reproduced{background:#e3f4e1}.not-reproduced{background:#f9dede}.inconclusive{background:#f1f1f1}
+.reproduced{background:#e3f4e1}.opposite{background:#f9dede}.no-effect{background:#f1f1f1}
+.notice{background:#eef4fb;border:1px solid #c9dcf0;padding:.6em .9em}
 figure{margin:1.5em 0 2.5em}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.92em;margin-top:.4em}.skipped{color:#8a5a00;background:#fff6e0;padding:.5em}
 .meta td:first-child{font-weight:600}details{margin:1em 0}
@@ -50,7 +51,7 @@ def _png(result: FigureResult) -> bytes:
 def _verdict_class(value: str) -> str:
     if value == "reproduced":
         return "reproduced"
-    return "not-reproduced" if value.startswith("not") else "inconclusive"
+    return "opposite" if value == "opposite" else "no-effect"
 
 
 def _table(df: pd.DataFrame, verdict_col: str | None = None) -> str:
@@ -83,13 +84,14 @@ def summary_with_ci(runs: pd.DataFrame) -> pd.DataFrame:
     adv = mid_epsilon_column(runs)
     cols = [("selectivity", "selectivity", False), ("clean_accuracy", "clean acc. (%)", True),
             ("corrupted_accuracy", "mean corrupted acc. (%)", True),
+            ("corrupted_accuracy_relative", "corrupted / clean (%)", True),
             ("corruption_drop", "drop (pp)", True)]  # fmt: skip
     if adv:
         row = attack_columns(runs).set_index("column").loc[adv]
-        label = (
-            f"{attack_label(row['attack'], row['norm'])} @ {eps_label(row['epsilon'], row['norm'])}"
-        )
-        cols.append((adv, f"{label} acc. (%)", True))
+        label = attack_label(row["attack"], row["norm"])
+        cols.append((adv, f"{label} @ {eps_label(row['epsilon'], row['norm'])} acc. (%)", True))
+        key = f"{row['attack']}_{row['norm']}"
+        cols.append((f"aucrel_{key}", f"{label} relative AUC (%)", True))
     done = stats.complete(runs)
     cols = [c for c in cols if c[0] in done and done[c[0]].notna().any()]
     rows = []
@@ -127,16 +129,49 @@ def _header(runs: pd.DataFrame, root: Path) -> str:
     return html
 
 
+def _or_why(values: pd.Series, why: pd.Series, show) -> pd.Series:  # noqa: ANN001
+    """Formatted values, or the row's reason where a value is undefined (never a bare NaN)."""
+    return pd.Series([show(v) if math.isfinite(v) else (w or "n/a") for v, w in zip(values, why, strict=True)],
+                     index=values.index)  # fmt: skip
+
+
+SMOKE_TEST = ("<p class=\"notice\"><b>This is selrob's demo: a small smoke test</b> of the whole "
+              "pipeline on a subsample, trained for a few minutes on a laptop CPU. Its verdicts are "
+              "not the answer to the paper's question. The converged-scale run (<code>selrob demo "
+              "--profile reproduce</code>) and its verdicts are in <code>docs/reproduction.md</code> "
+              "of the selrob repository.</p>")  # fmt: skip
+
+
+def _notice(root: Path) -> str:
+    """The smoke-test notice when ``root`` holds the packaged demo sweep."""
+    sweep, _ = read_json_object(paths.sweep_file(root))
+    return SMOKE_TEST if sweep.get("name") == "demo" else ""
+
+
+def _slope_cell(slope: float, lo: float, hi: float, why: str) -> str:
+    """'slope [lo, hi]', the reason a CI is missing, or a paired row's CI of its difference."""
+    ci = f"[{lo:.3g}, {hi:.3g}]" if math.isfinite(lo) and math.isfinite(hi) else ""
+    if math.isfinite(slope):
+        return f"{slope:+.3g} {ci or f'({why})' if why else ci}".strip()
+    return f"{ci} (CI of the difference)" if ci else ""
+
+
 def _findings_html(runs: pd.DataFrame) -> str:
     f = findings_table(runs)
     if f.empty:
         return "<p>No claim could be tested: the runs have no evaluated metrics.</p>"
     paper = f["paper"].where(f["paper"] != f["paper"].shift(), "")  # say each claim once
+    slope = [
+        _slope_cell(*v)
+        for v in zip(f["slope"], f["slope_lo"], f["slope_hi"], f["why"], strict=True)
+    ]
     shown = pd.DataFrame({
-        "claim": f["claim"], "paper": paper, "measure": f["measure"], "test": f["test"],
-        "statistic": f["value"].map(_signed), "p": f["p"].map(fmt_p), "n": f["n"].astype(str),
-        "verdict": f["verdict"], "rho vs selectivity": f["sel_rho"].map(_signed),
-        "p (selectivity)": f["sel_p"].map(fmt_p), "note": f["note"],
+        "claim": f["claim"], "role": f["role"], "paper": paper, "measure": f["measure"],
+        "runs x test images": [f"{n} x {fmt_n(m)}" for n, m in zip(f["n"], f["n_images"], strict=True)],
+        "test": f["test"], "statistic": _or_why(f["value"], f["why"], _signed),
+        "p": f["p"].map(fmt_p), "Holm p": f["p_adj"].map(fmt_p),
+        "rho vs alpha": f["rho_alpha"].map(_signed), "rho vs selectivity": f["sel_rho"].map(_signed),
+        "slope per unit selectivity [95% CI]": slope, "verdict": f["verdict"], "note": f["note"],
     })  # fmt: skip
     if not f["note"].astype(bool).any():
         shown = shown.drop(columns="note")
@@ -162,7 +197,7 @@ def _caption_html(caption: str) -> str:
     """The caption with its 'Figure N. Title.' lead in bold and each verdict highlighted."""
     m = re.match(r"(Figure \d+\. [^.]*\.)(.*)", caption, re.S)
     head, rest = (m.group(1), m.group(2)) if m else ("", caption)
-    rest = re.sub(r"-&gt; ([a-z ()&;=0-9.]+?)\.(?= |$)",
+    rest = re.sub(r"-&gt; ([a-z ()&;=0-9.,:+\[\]\-]+?)\.(?= |$)",
                   lambda v: f'-&gt; <b class="{_verdict_class(v.group(1))}">{v.group(1)}</b>.',
                   escape(rest))  # fmt: skip
     return f"<b>{escape(head)}</b>{rest}"
@@ -194,11 +229,19 @@ def render_html(runs: pd.DataFrame, figures: list[FigureResult], pngs: dict[int,
         "<p>Leavitt &amp; Morcos (2020), <i>Linking average- and worst-case perturbation "
         "robustness via class selectivity and dimensionality</i>: this sweep's results. "
         f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
+        _notice(root),
         _header(runs, root),
         "<h2>Summary per alpha</h2><p>Means over seeds with 95% bootstrap confidence intervals."
         "</p>" + (_table(summary) if not summary.empty else "<p>No complete run.</p>"),
-        "<h2>Paper findings vs this run</h2><p>Spearman correlations over complete runs "
-        "(one point per run); verdict at p &lt; 0.05 from the correlation with alpha.</p>",
+        "<h2>Paper findings vs this run</h2><p>One row per test, over the complete runs (one "
+        "point per run). Each claim has one <i>primary</i> measure and some <i>secondary</i> "
+        "ones. Claims 1-4 are tested by the partial Spearman correlation with alpha, clean "
+        "accuracy held fixed (so a lower clean accuracy cannot pass for lower robustness); the "
+        "setup checks by the plain correlation. p-values are Holm-adjusted within each role; "
+        "a verdict is <i>reproduced</i> or <i>opposite</i> at an adjusted p &lt; 0.05, else "
+        "<i>no effect detected</i>, with the CI of the slope per unit of measured selectivity "
+        "(resampling seeds within each alpha) showing how large an effect could have been "
+        "missed. Definitions: docs/method.md of selrob.</p>",
         _findings_html(runs),
         "<h2>Figures</h2>",
         *(_figure_html(f, pngs.get(f.number)) for f in figures),

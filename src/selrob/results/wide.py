@@ -11,7 +11,10 @@ Columns besides the spec fields:
 * ``adv_<attack>_<norm>_<eps>``: accuracy under attack at one budget (see :func:`attack_column`);
 * ``dim_<input_kind>_<measure>_{mean,early}``: dimensionality averaged over all layers, or over
   the early layers (the first third of the network's unit layers, at least one);
-* ``grad_<statistic>_{mean,early}``: input-unit gradient variability, likewise.
+* ``grad_<statistic>_{mean,early}``: input-unit gradient variability, likewise;
+* the measures that separate robustness from clean accuracy (relative accuracies, areas under
+  the attack curves, ``eps50``, family means, ``mce`` / ``relative_mce``) and the number of
+  test images behind them: :mod:`selrob.results.robustness`.
 """
 
 from __future__ import annotations
@@ -25,9 +28,19 @@ from typing import Any
 import pandas as pd
 
 from selrob.enums import RunStatus
+from selrob.results import robustness
 from selrob.results.runs import Run, evaluation, mean, num, read_runs, records, status
 
-_METRIC_PREFIXES = ("adv_", "dim_", "grad_")
+_METRIC_PREFIXES = (
+    "adv_",
+    "advrel_",
+    "auc_",
+    "aucrel_",
+    "eps50_",
+    "corrupted_family_",
+    "dim_",
+    "grad_",
+)
 _METRIC_NAMES = (
     "selectivity",
     "mean_selectivity",
@@ -36,6 +49,9 @@ _METRIC_NAMES = (
     "clean_accuracy",
     "corrupted_accuracy",
     "corruption_drop",
+    "corrupted_accuracy_relative",
+    "mce",
+    "relative_mce",
 )
 _RUN_NAMES = ("run_id", "status", "reason", "epochs_done", "train_seconds") + _METRIC_NAMES
 
@@ -106,6 +122,7 @@ def _run_row(run: Run) -> dict[str, Any]:
     row.update(_layer_summaries(dim, "dim_", lambda r: f"{r.get('input_kind')}_{r.get('measure')}"))
     grad = records(run, "gradients")
     row.update(_layer_summaries(grad, "grad_", lambda r: str(r.get("statistic"))))
+    row.update(robustness.run_columns(run))
     return row
 
 
@@ -115,6 +132,7 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
         if col not in df:
             df[col] = math.nan
         df[col] = pd.to_numeric(df[col], errors="coerce")
+    df = robustness.add_corruption_errors(df, runs)
     return df.sort_values(["alpha", "seed", "run_id"], kind="stable").reset_index(drop=True)
 
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from selrob.errors import InvalidArgument
-from selrob.models.fold import inference_copy
+from selrob.models.fold import frozen_for
 
 Epsilons = float | Sequence[float]
 
@@ -74,6 +74,6 @@ def loss_and_grad(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
 
 
 def frozen(model: nn.Module, x: Tensor) -> nn.Module:
-    """The model to differentiate through: on the CPU a BN-folded channels_last inference copy
-    (checked on ``x[:16]``; see :mod:`selrob.models.fold`), elsewhere the model itself."""
-    return inference_copy(model, x[:16]) if x.device.type == "cpu" and x.dim() == 4 else model
+    """The model to differentiate through: :func:`selrob.models.fold.frozen_for` (on the CPU a
+    BN-folded channels_last inference copy checked on ``x[:16]``, elsewhere the model)."""
+    return frozen_for(model, x)
