@@ -6,23 +6,32 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: demo test setup dataset browser lint bench clean
+.PHONY: demo test setup setup-test dataset browser lint bench clean
 
 demo: setup dataset
 	$(VENV)/bin/selrob demo
 
-test: setup dataset browser
+test: setup-test dataset browser
 	$(PY) -m pytest -q
 
+# `make demo` installs what the demo needs; `make test` adds the test-only extras
+# (pytest, foolbox, playwright, Ray).
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.txt requirements-test.txt
+setup-test: $(TEST_STAMP)
+
+$(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt -r requirements-test.txt
+	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(PY) -m pip install -q -r requirements-test.txt
 	touch $@
 
 # Debian's dataset-fashion-mnist: installed when missing and we are root (no sudo prompts).
@@ -42,7 +51,7 @@ browser:
 	  || echo "chromium not installed: the browser test will be skipped"; \
 	fi
 
-lint: setup
+lint: setup-test
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/ruff check src tests benchmarks
 

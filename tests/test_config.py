@@ -68,3 +68,23 @@ def test_flags_cover_every_field() -> None:
     ns = p.parse_args(["--alpha", "-2", "--milestones", "3,4", "--no-augment"])
     spec = from_args(TrainSpec, ns)
     assert (spec.alpha, spec.milestones, spec.augment) == (-2.0, (3, 4), False)
+
+
+def test_speed_options_that_change_numerics_change_the_hash() -> None:
+    """channels_last trains with other float rounding: a different run, a different directory."""
+    base = TrainSpec(alpha=1.0)
+    fast = TrainSpec(alpha=1.0, channels_last=True)
+    assert spec_hash(fast) != spec_hash(base)
+    assert canonical_json(fast) == '{"alpha":1.0,"channels_last":true}'
+    assert spec_hash(TrainSpec(alpha=1.0, channels_last=False)) == spec_hash(base)  # default
+
+
+def test_enum_fields_take_their_values_and_reject_others() -> None:
+    from selrob.config import EvalSpec, from_dict
+    from selrob.enums import Norm, Precision, Schedule
+
+    spec = from_dict(EvalSpec, {"norm": "l2", "eval_precision": "bfloat16"})
+    assert spec.norm is Norm.L2 and spec.eval_precision is Precision.BFLOAT16
+    assert from_dict(TrainSpec, {"schedule": "step"}).schedule is Schedule.STEP
+    with pytest.raises(InvalidArgument, match="norm: cannot read 'l3' as Norm: expected linf or l2"):
+        from_dict(EvalSpec, {"norm": "l3"})

@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from selrob.enums import Norm, Schedule, choices
+from selrob.enums import Norm, Precision, Schedule, choices
 from selrob.errors import InvalidArgument
 
 S = TypeVar("S")
@@ -58,6 +58,9 @@ class TrainSpec:
     limit_train: int | None = _f(None, "train on the first N training examples only")
     limit_test: int | None = _f(None, "per-epoch test accuracy on the first N test examples only")
     units: str = _f("default", "which modules are units: 'default' or a comma list of name globs")
+    channels_last: bool = _f(
+        False, "train in channels_last memory format (faster on CPU; other float rounding)"
+    )
 
     def validate(self) -> None:
         """Range checks of a resolved spec (no preset ``None`` left); InvalidArgument if one fails."""
@@ -82,6 +85,11 @@ class EvalSpec:
 
     limit_test: int | None = _f(None, "evaluate on the first N test examples only")
     eval_batch_size: int = _f(256, "batch size for evaluation")
+    eval_precision: Precision = _f(
+        Precision.FLOAT32,
+        "precision of the forward-only passes (clean, corruptions): float32 or bfloat16; "
+        "attacks and analyses stay float32",
+    )
     corruptions: tuple[str, ...] = _f((), "corruptions to evaluate: names, or 'all'")
     severities: tuple[int, ...] = _f((1, 2, 3, 4, 5), "corruption severities (e.g. 1-5 or 1,3,5)")
     corrupted_dir: str | None = _f(

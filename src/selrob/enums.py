@@ -33,6 +33,13 @@ class Schedule(StrEnum):
     COSINE = "cosine"  # half a cosine from the peak to 0 over the remaining epochs
 
 
+class Precision(StrEnum):
+    """Numeric precision of forward-only evaluation passes."""
+
+    FLOAT32 = "float32"
+    BFLOAT16 = "bfloat16"  # autocast; faster where the CPU has bf16 instructions (or on GPUs)
+
+
 def choices(enum: type[StrEnum]) -> str:
     """'a, b or c' for error messages."""
     names = [m.value for m in enum]

@@ -83,6 +83,11 @@ def results_table(runs_root: Path, table: str) -> Path:
     return Path(runs_root) / f"results_{table}.csv"
 
 
+def findings_csv(runs_root: Path) -> Path:
+    """The report's findings table (one row per test of a claim) as CSV."""
+    return Path(runs_root) / "findings.csv"
+
+
 def report_html(runs_root: Path) -> Path:
     return Path(runs_root) / "report.html"
 

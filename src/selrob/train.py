@@ -101,10 +101,11 @@ def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, spec: Train
     finite = torch.ones((), dtype=torch.bool, device=device)
     n = 0
     model.train()
+    layout = torch.channels_last if spec.channels_last else torch.contiguous_format
     with UnitRecorder(model, spec.units) as rec:
         for x, y in batches(data, int(spec.batch_size or 1), shuffle=True,
                             augment=bool(spec.augment), generator=gen, device=device):  # fmt: skip
-            logits = model(x)
+            logits = model(x.contiguous(memory_format=layout))
             loss, ce, si, _ = regularized_loss(logits, y, rec.acts, spec.alpha)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -134,6 +135,8 @@ def train(spec: TrainSpec, run_dir: Path, device: torch.device, data_dir: str | 
     train_ds = load_dataset(spec.dataset, "train", data_dir).subset(spec.limit_train)
     test_ds = load_dataset(spec.dataset, "test", data_dir).subset(spec.limit_test)
     model = make_model(spec).to(device)
+    if spec.channels_last:  # the convolutions' fast layout on CPU (oneDNN); numerics differ
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=float(spec.lr or 0), momentum=spec.momentum,
                           weight_decay=float(spec.weight_decay or 0))  # fmt: skip
     ckpt_path, start, records = paths.checkpoint_file(run_dir), 0, []

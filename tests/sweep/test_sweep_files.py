@@ -144,10 +144,18 @@ def test_builtin_sweeps() -> None:
     sweeps = {name: load_sweep(builtin_sweep(name)) for name in BUILTIN_SWEEPS}
     demo = sweeps["demo"]
     assert demo.base.dataset == "fashion-mnist" and demo.base.model == "resnet20"
-    assert len(demo.alphas) >= 5 and min(demo.alphas) < 0 < max(demo.alphas)
+    # the demo is a smoke test (docs/reproduction.md has the converged-scale run): the
+    # baseline alpha = 0 and raised selectivity alpha = 2, two seeds for a confidence interval
+    assert 0.0 in demo.alphas and 2.0 in demo.alphas
     assert demo.seeds == (0, 1) and demo.eval_spec.severities == (1, 2, 3, 4, 5)
     assert demo.eval_spec.attacks == ("fgsm", "pgd") and demo.eval_spec.corruptions == ("all",)
     assert demo.base.limit_test == demo.eval_spec.limit_test is not None  # both specs get it
+    rep = sweeps["reproduce"]  # the converged-scale profile: issue-sized, checked here
+    assert len(rep.alphas) >= 7 and min(rep.alphas) <= -5 and max(rep.alphas) >= 2
+    assert len(rep.seeds) >= 4 and rep.base.limit_test is None  # clean + corruptions on all 10k
+    assert rep.eval_spec.corruptions == ("all",) and rep.eval_spec.severities == (1, 2, 3, 4, 5)
+    assert min(rep.eval_spec.attack_samples, rep.eval_spec.analysis_samples,
+               rep.eval_spec.gradient_samples) >= 2000  # fmt: skip
     c10, tin = sweeps["paper-cifar10"], sweeps["paper-tinyimagenet"]
     assert c10.alphas == ALPHAS_RESNET20_CIFAR10 and len(c10.seeds) == 20 and c10.base.epochs == 200
     assert (c10.base.dataset, c10.base.model, c10.base.milestones) == (

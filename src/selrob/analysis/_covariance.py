@@ -154,13 +154,13 @@ class StreamingCovariance:
     def eigenvalues(self) -> torch.Tensor:
         """Covariance eigenvalues, decreasing, float64, length ``min(n, K)``, on the CPU.
 
-        The ``n x n`` Gram matrix of the centred rows while ``n < K`` (float64), else the
-        ``K x K`` covariance, decomposed in the accumulator's dtype (float32: faster,
-        error of order 1e-6 of the largest eigenvalue, like the accumulation itself)."""
+        The ``n x n`` Gram matrix of the centred rows while ``n < K``, else the ``K x K``
+        covariance; either is formed and decomposed in the accumulator's dtype (float32:
+        faster, error of order 1e-6 of the largest eigenvalue, like the accumulation itself)."""
         self._check_n()
-        if self.rows is not None:  # Gram route: n x n
+        if self.rows is not None:  # Gram route: n x n, in the accumulator's dtype
             x = torch.cat(self.rows).to(torch.float64)
-            x = x - x.mean(0)
+            x = (x - x.mean(0)).to(self.dtype)  # centred in float64, multiplied in dtype
             eig = _eigvalsh(x @ x.T / (self.n - 1))
         else:
             eig = _eigvalsh(self.covariance().to(self.dtype))

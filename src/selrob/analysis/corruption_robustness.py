@@ -38,8 +38,12 @@ def corruption_accuracy(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    autocast: torch.dtype | None = None,
 ) -> list[dict[str, Any]]:
     """Accuracy of ``model`` on ``dataset`` under each corruption x severity.
+
+    ``autocast``: classify under ``torch.autocast`` in that dtype (bfloat16: about 1.8x faster
+    on CPUs with bf16 instructions); the corruptions themselves are computed in float32.
 
     Returns tidy records ``{"corruption", "severity", "accuracy", "n"}`` (accuracy a fraction
     of ``n`` images), plus one record with ``corruption == "clean"`` and ``severity == 0``
@@ -48,7 +52,7 @@ def corruption_accuracy(
     first, data = peek(batches(dataset, batch_size, device=device))
     if first is not None:  # forward passes only: a frozen BN-folded copy, built once
         model = frozen_for(model, first[0])
-    clean, n = accuracy(model, data)
+    clean, n = accuracy(model, data, autocast=autocast)
     records: list[dict[str, Any]] = [
         {"corruption": "clean", "severity": 0, "accuracy": clean, "n": n}
     ]
@@ -60,7 +64,7 @@ def corruption_accuracy(
                 (corrupt(x, name, sev, generator=corruption_generator(seed, name, sev, b)), y)
                 for b, (x, y) in enumerate(batches(dataset, batch_size, device=device))
             )
-            acc, total = accuracy(model, corrupted)
+            acc, total = accuracy(model, corrupted, autocast=autocast)
             records.append({"corruption": name, "family": family_of(name), "severity": int(sev),
                             "accuracy": acc, "n": total})  # fmt: skip
     return records
@@ -77,6 +81,7 @@ def published_corruption_accuracy(
     batch_size: int = 256,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    autocast: torch.dtype | None = None,
 ) -> list[dict[str, Any]]:
     """Accuracy on a pre-made corrupted set; ``load(corruption, severity)`` returns its images.
 
@@ -91,7 +96,7 @@ def published_corruption_accuracy(
             first, data = peek(batches(load(name, sev).subset(limit), batch_size, device=device))
             if net is None and first is not None:  # a frozen BN-folded copy, built once
                 net = frozen_for(model, first[0])
-            acc, n = accuracy(net or model, data)
+            acc, n = accuracy(net or model, data, autocast=autocast)
             records.append({"corruption": name, "family": family_of(name), "severity": int(sev),
                             "accuracy": acc, "n": n})  # fmt: skip
     return records

@@ -45,11 +45,13 @@ def clean_pass(
     units: str = "default",
     bins: int = 20,
     progress: bool = False,
+    autocast: torch.dtype | None = None,
 ) -> tuple[float, int, dict]:
     """Accuracy and selectivity in one pass over ``batches`` (model in eval mode, restored).
 
     batches: iterable of ``(x (B, C, H, W) float in [0, 1], y (B,) int64 in [0, num_classes))``.
     Returns ``(accuracy, n, selectivity)`` with ``selectivity`` as in :func:`dataset_selectivity`.
+    ``autocast``: forward passes under ``torch.autocast`` in that dtype (e.g. bfloat16).
     """
     if num_classes < 2:
         raise InvalidArgument(f"num_classes must be >= 2, got {num_classes}")
@@ -59,7 +61,8 @@ def clean_pass(
     net = frozen_for(model, first[0]) if first is not None else model  # keeps module names
     bar = tqdm(data, desc="selectivity", disable=not progress, leave=False)
     with UnitRecorder(net, units) as rec:
-        correct, n = accuracy(net, bar, observe=lambda _logits, y: acc.update(rec.acts, y))
+        correct, n = accuracy(net, bar, observe=lambda _logits, y: acc.update(rec.acts, y),
+                              autocast=autocast)  # fmt: skip
     if not acc.sums:
         raise InvalidArgument("no batches given for selectivity; pass a non-empty iterable")
     per_unit = acc.per_unit()

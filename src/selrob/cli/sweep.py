@@ -12,7 +12,7 @@ from selrob.cli._common import Subcommand, add_runs_dir, add_runtime, runtime
 from selrob.config import Runtime
 from selrob.errors import SelrobError
 
-PROFILES = ("demo", "paper-cifar10", "paper-tinyimagenet")
+from selrob.sweep import BUILTIN_SWEEPS as PROFILES
 
 
 def _run(sweep_arg: str, out: Path, rt: Runtime, *, executor: str = "local", jobs: int | None = 1,

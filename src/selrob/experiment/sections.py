@@ -29,6 +29,7 @@ from selrob.analysis.gradients import gradient_variability
 from selrob.analysis.selectivity import clean_pass
 from selrob.config import EvalSpec, TrainSpec
 from selrob.data import DATASETS, ImageDataset, batches, to_float
+from selrob.enums import Precision
 from selrob.errors import InvalidArgument
 from selrob.measures import attack_measures
 from selrob.models.common import accuracy
@@ -101,9 +102,21 @@ def analysis_epsilon(spec: EvalSpec, dataset: str) -> float:
     return grid[(len(grid) - 1) // 2]
 
 
+def _autocast(spec: EvalSpec) -> torch.dtype | None:
+    return torch.bfloat16 if spec.eval_precision == Precision.BFLOAT16 else None
+
+
+def _with_precision(spec: EvalSpec, params: dict[str, Any]) -> dict[str, Any]:
+    """Add the precision to a section's parameters when it is not the default float32."""
+    if spec.eval_precision != Precision.FLOAT32:
+        params["precision"] = spec.eval_precision
+    return params
+
+
 def _clean(ctx: Context) -> dict[str, Any]:
     acc, n, sel = clean_pass(ctx.model, ctx.batches(), ctx.test.num_classes,
-                             units=ctx.train_spec.units, progress=ctx.progress)  # fmt: skip
+                             units=ctx.train_spec.units, progress=ctx.progress,
+                             autocast=_autocast(ctx.spec))  # fmt: skip
     sel.pop("per_unit", None)
     return {"clean_accuracy": acc, "n_test": n, "selectivity": sel}
 
@@ -112,19 +125,20 @@ def _corruptions(ctx: Context) -> dict[str, Any]:
     spec, ts = ctx.spec, ctx.train_spec
     names = resolve_corruptions(spec.corruptions, ctx.test.shape[0])
     if spec.corrupted_dir:  # a published -C set on disk, in the dataset's own layout
-        clean, n = accuracy(ctx.model, ctx.batches())
+        clean, n = accuracy(ctx.model, ctx.batches(), autocast=_autocast(spec))
         load_c = DATASETS.get(ts.dataset).load_corrupted
         root, classes = Path(spec.corrupted_dir), ctx.test.classes
         recs = [{"corruption": "clean", "severity": 0, "accuracy": clean, "n": n}]
         recs += published_corruption_accuracy(
             ctx.model, lambda c, s: load_c(root, c, s, classes), names, spec.severities,
             limit=spec.limit_test, batch_size=spec.eval_batch_size, device=ctx.device,
-            progress=ctx.progress,
+            progress=ctx.progress, autocast=_autocast(spec),
         )  # fmt: skip
     else:
         recs = corruption_accuracy(ctx.model, ctx.test, names, spec.severities,
                                    batch_size=spec.eval_batch_size, seed=ts.seed,
-                                   device=ctx.device, progress=ctx.progress)  # fmt: skip
+                                   device=ctx.device, progress=ctx.progress,
+                                   autocast=_autocast(spec))  # fmt: skip
     return {"corruptions": [r for r in recs if r["corruption"] != "clean"],
             **summarize_corruptions(recs)}  # fmt: skip
 
@@ -182,12 +196,14 @@ def _gradients(ctx: Context) -> dict[str, Any]:
 
 
 SECTIONS.register("clean")(Section(
-    asked=lambda spec: True, params=lambda spec: {"limit_test": spec.limit_test}, run=_clean,
+    asked=lambda spec: True, run=_clean,
+    params=lambda spec: _with_precision(spec, {"limit_test": spec.limit_test}),
 ))  # fmt: skip
 SECTIONS.register("corruptions")(Section(
     asked=lambda spec: bool(spec.corruptions),
-    params=lambda spec: {"names": list(spec.corruptions), "severities": list(spec.severities),
-                         "limit_test": spec.limit_test, "source": spec.corrupted_dir},
+    params=lambda spec: _with_precision(spec, {
+        "names": list(spec.corruptions), "severities": list(spec.severities),
+        "limit_test": spec.limit_test, "source": spec.corrupted_dir}),
     run=_corruptions,
 ))  # fmt: skip
 SECTIONS.register("attacks")(Section(

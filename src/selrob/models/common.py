@@ -40,9 +40,11 @@ def accuracy(
     data: Iterable[tuple[torch.Tensor, torch.Tensor]],
     *,
     observe: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    autocast: torch.dtype | None = None,
 ) -> tuple[float, int]:
     """``(accuracy, n)`` of ``model`` over ``(x (B, C, H, W) in [0, 1], y (B,))`` batches, in
     eval mode; ``observe(logits, y)`` sees every batch (e.g. to read a UnitRecorder).
+    ``autocast``: run the forward passes under ``torch.autocast`` in that dtype (bfloat16).
 
     For speed, pass a frozen copy (:func:`selrob.models.fold.frozen_for`, built from the
     first batch seen with :func:`peek`).
@@ -50,7 +52,9 @@ def accuracy(
     correct = n = 0
     with eval_mode(model):
         for x, y in data:
-            logits = model(x)
+            with torch.autocast(x.device.type, dtype=autocast or torch.float32,
+                                enabled=autocast is not None):  # fmt: skip
+                logits = model(x)
             correct += int((logits.argmax(1) == y).sum())
             n += int(y.shape[0])
             if observe is not None:

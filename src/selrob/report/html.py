@@ -257,7 +257,8 @@ def write_report(runs_dir: Path | str, out: Path | str | None = None) -> Path:
     """Write the figures' PNGs and the self-contained HTML report; return the HTML's path.
 
     ``out`` is the HTML file (default ``RUNS_DIR/report.html``); PNGs go to a ``report/``
-    folder beside it. Raises NoRuns when the directory has no runs.
+    folder beside it and the findings table to ``findings.csv``. Raises NoRuns when the
+    directory has no runs.
     """
     root = Path(runs_dir)
     runs, tables = load_all(root)
@@ -276,5 +277,7 @@ def write_report(runs_dir: Path | str, out: Path | str | None = None) -> Path:
             fig_path = paths.report_figure(fig_dir, f.number, f.name)
             atomic_write(fig_path, lambda p, b=png: p.write_bytes(b))
     doc = render_html(runs, figures, pngs, root)
+    table = findings_table(runs)
+    atomic_write(paths.findings_csv(html_path.parent), lambda p: table.to_csv(p, index=False))
     atomic_write(html_path, lambda p: p.write_text(doc, encoding="utf-8"))
     return html_path

@@ -44,7 +44,7 @@ __all__ = [
     "sweep_from_dict",
 ]
 
-BUILTIN_SWEEPS = ("demo", "paper-cifar10", "paper-tinyimagenet")
+BUILTIN_SWEEPS = ("demo", "paper-cifar10", "paper-tinyimagenet", "reproduce")
 _GRID_KEYS = ("alpha", "seed")
 _TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainSpec) if f.name not in _GRID_KEYS)
 _EVAL_KEYS = tuple(f.name for f in dataclasses.fields(EvalSpec))
