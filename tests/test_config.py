@@ -86,5 +86,7 @@ def test_enum_fields_take_their_values_and_reject_others() -> None:
     spec = from_dict(EvalSpec, {"norm": "l2", "eval_precision": "bfloat16"})
     assert spec.norm is Norm.L2 and spec.eval_precision is Precision.BFLOAT16
     assert from_dict(TrainSpec, {"schedule": "step"}).schedule is Schedule.STEP
-    with pytest.raises(InvalidArgument, match="norm: cannot read 'l3' as Norm: expected linf or l2"):
+    with pytest.raises(
+        InvalidArgument, match="norm: cannot read 'l3' as Norm: expected linf or l2"
+    ):
         from_dict(EvalSpec, {"norm": "l3"})

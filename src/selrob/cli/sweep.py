@@ -11,7 +11,6 @@ from typing import Any
 from selrob.cli._common import Subcommand, add_runs_dir, add_runtime, runtime
 from selrob.config import Runtime
 from selrob.errors import SelrobError
-
 from selrob.sweep import BUILTIN_SWEEPS as PROFILES
 
 
