@@ -42,9 +42,13 @@ def test_partial_spearman_removes_a_confound_and_handles_degenerate_input() -> N
     assert sps.spearmanr(x, y).statistic > 0.8
     assert abs(effects.partial_spearman(x, y, z)[0]) < 0.3
     rho, p, n = effects.partial_spearman([1, 2, 3], [3, 1, 2], [1, 1, 2])
-    assert math.isnan(rho) and math.isnan(p) and n == 3  # fewer than 4 rows
-    nan_row = effects.partial_spearman([1, 2, 3, 4, math.nan], [1, 3, 2, 4, 9], [0, 1, 0, 1, 0])
-    assert nan_row[2] == 4  # the incomplete row is dropped
+    assert math.isnan(rho) and math.isnan(p) and n == 3  # fewer than MIN_PARTIAL_N rows
+    rows = effects.partial_spearman([1, 2, 3, 4, 5, 6, math.nan], [1, 3, 2, 4, 6, 5, 9],
+                                    [0, 1, 0, 1, 0, 1, 0])  # fmt: skip
+    assert rows[2] == 6 and math.isfinite(rows[0])  # the incomplete row is dropped
+    assert math.isnan(
+        effects.partial_spearman([1, 2, 3, 4, 5], [1, 2, 3, 5, 4], [1, 1, 2, 2, 3])[0]
+    )
 
 
 def test_holm_against_a_hand_worked_table() -> None:

@@ -26,6 +26,7 @@ from scipy import stats as sps
 from selrob.errors import InvalidArgument
 
 LEVEL = 0.05
+MIN_PARTIAL_N = 6  # rows needed for a partial correlation's test (3 degrees of freedom)
 
 
 def _finite_rows(*cols: Sequence[float]) -> list[np.ndarray]:
@@ -45,11 +46,12 @@ def _residuals(y: np.ndarray, z: np.ndarray) -> np.ndarray:
 def partial_spearman(
     x: Sequence[float], y: Sequence[float], z: Sequence[float]
 ) -> tuple[float, float, int]:
-    """``(rho, p, n)``: Spearman of x and y controlling for z; (nan, nan, n) when undefined
-    (fewer than 4 complete rows, or x or y constant once z is partialled out)."""
+    """``(rho, p, n)``: Spearman of x and y controlling for z; (nan, nan, n) when undefined:
+    fewer than :data:`MIN_PARTIAL_N` complete rows (the t test has n - 3 degrees of freedom),
+    or x or y constant once z is partialled out."""
     xa, ya, za = _finite_rows(x, y, z)
     n = int(xa.size)
-    if n < 4:
+    if n < MIN_PARTIAL_N:
         return math.nan, math.nan, n
     rx, ry, rz = (sps.rankdata(a) for a in (xa, ya, za))
     ex, ey = _residuals(rx, rz), _residuals(ry, rz)

@@ -163,7 +163,11 @@ def trend(claim: str, role: str, paper: str, df: pd.DataFrame, column: str, meas
     x_slope = data["alpha"] if column == "selectivity" else data["selectivity"]
     slope, lo, hi, ci_why = effects.bootstrap_slope(x_slope, y, data["alpha"])
     value, p = (pr, pp) if partial else (a["rho"], a["p"])
-    why = "" if math.isfinite(value) else "the statistic is undefined (constant values)"
+    why = ""
+    if not math.isfinite(value):
+        why = (f"fewer than {effects.MIN_PARTIAL_N} runs for a correlation with clean accuracy "
+               "held fixed" if partial and len(data) < effects.MIN_PARTIAL_N
+               else "the statistic is undefined (constant values)")  # fmt: skip
     return replace(base, value=value, p=p, n=int(len(data)), rho_alpha=a["rho"], p_alpha=a["p"],
                    sel_rho=s["rho"], sel_p=s["p"], partial_rho=pr, partial_p=pp, slope=slope,
                    slope_lo=lo, slope_hi=hi, why=why or ci_why)  # fmt: skip
