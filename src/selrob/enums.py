@@ -17,6 +17,8 @@ class RunStatus(StrEnum):
     COMPLETE = "complete"  # trained (and, in a sweep, evaluated)
     FAILED = "failed"  # stopped for a reason recorded beside the status
     SKIPPED = "skipped"  # a sweep found the run already complete and did nothing
+    DAMAGED = "damaged"  # a sweep found the run directory's files damaged (never in metrics.json)
+    BUSY = "busy"  # another live process holds the run's lock (a sweep waits, then retries)
 
 
 class Norm(StrEnum):

@@ -43,6 +43,13 @@ class RunLocked(SelrobError):
     """Another live process holds a run directory's lock."""
 
 
+class DamagedRun(SelrobError):
+    """A run directory's files are missing, truncated, unreadable or inconsistent.
+
+    The message names the file, what is wrong and the fix; nothing in the directory is changed.
+    """
+
+
 class NotARun(SelrobError):
     """A directory is not a selrob run, or its spec does not match its name."""
 

@@ -54,8 +54,15 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``."""
-    write_atomic(path, lambda tmp: tmp.write_bytes(data))
+    """Atomically replace ``path`` with ``data``; OutputNotWritable (the old file kept) when
+    the disk is full or read-only."""
+    try:
+        write_atomic(path, lambda tmp: tmp.write_bytes(data))
+    except OSError as e:
+        raise OutputNotWritable(
+            f"cannot write {path} ({e.strerror or e}); the previous version is intact: free space "
+            "or fix permissions, then rerun the same command to resume"
+        ) from None
 
 
 def _umask() -> int:

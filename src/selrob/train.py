@@ -13,7 +13,9 @@ from __future__ import annotations
 import io
 import logging
 import math
+import pickle
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from selrob import paths
 from selrob.config import TrainSpec
 from selrob.data import DATASETS, ImageDataset, batches, load_dataset
 from selrob.enums import Schedule
-from selrob.errors import InvalidArgument, RunFailed
+from selrob.errors import DamagedRun, InvalidArgument, RunFailed
 from selrob.models import build_model
 from selrob.models.common import accuracy, peek
 from selrob.models.fold import frozen_for
@@ -84,9 +86,46 @@ def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
     write_bytes_atomic(path, buf.getvalue())
 
 
-def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
-    """A checkpoint's contents, loaded with ``weights_only=True`` (no code runs from the file)."""
-    return torch.load(path, map_location=device, weights_only=True)
+CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "records")
+_FIX = "delete the run directory (or rerun with --rerun) to retrain it"
+
+
+def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
+    """A checkpoint's contents, loaded with ``weights_only=True``: a file that asks to run code
+    (a malicious pickle) is refused, never executed. DamagedRun names the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise DamagedRun(f"{path} is missing; {_FIX}")
+    try:
+        with warnings.catch_warnings():  # foreign pickle protocols: refused or read, not warned
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DamagedRun(f"{path}: refused to load ({first[:120]}); {_FIX}") from None
+    except Exception as e:  # noqa: BLE001 - truncated zips, garbage bytes, foreign formats
+        raise DamagedRun(f"{path}: not a readable checkpoint ({type(e).__name__}: "
+                         f"{str(e)[:100]}); {_FIX}") from None  # fmt: skip
+    if not isinstance(ckpt, dict) or not set(CHECKPOINT_KEYS) <= set(ckpt):
+        raise DamagedRun(
+            f"{path}: not a selrob checkpoint (it lacks {', '.join(CHECKPOINT_KEYS)}); {_FIX}"
+        )
+    return ckpt
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """``model.load_state_dict(state)``; DamagedRun naming at most 5 missing, unexpected and
+    mis-shaped tensors when the checkpoint does not fit the spec's model."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and getattr(state[k], "shape", None) != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = [f"{label} {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+                 for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                     ("mis-shaped", shapes)) if keys]  # fmt: skip
+        raise DamagedRun(f"{path} does not fit the spec's model ({'; '.join(parts)}); {_FIX}")
+    model.load_state_dict(state)
 
 
 def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, spec: TrainSpec,
@@ -142,7 +181,7 @@ def train(spec: TrainSpec, run_dir: Path, device: torch.device, data_dir: str | 
     ckpt_path, start, records = paths.checkpoint_file(run_dir), 0, []
     if ckpt_path.exists():  # resume: weights, optimizer and the records of the epochs done
         ckpt = load_checkpoint(ckpt_path, device)
-        model.load_state_dict(ckpt["model"])
+        load_weights(model, ckpt["model"], ckpt_path)
         opt.load_state_dict(ckpt["optimizer"])
         start, records = int(ckpt["epoch"]), list(ckpt["records"])
         log.info("resuming %s from epoch %d", run_dir.name, start)

@@ -34,6 +34,13 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
     add_arguments(p, Runtime)
 
 
+def add_rerun(p: argparse.ArgumentParser) -> None:
+    """``--rerun``: move damaged or failed run directories aside and train them again."""
+    p.add_argument("--rerun", action="store_true",
+                   help="move a damaged or failed run directory aside (<hash>.replaced-<time>) "
+                   "and train it again")  # fmt: skip
+
+
 def add_runs_dir(p: argparse.ArgumentParser, *, flag: bool = False, default: str | None = None,
                  help: str = "directory holding one run directory per spec") -> None:  # noqa: A002 # fmt: skip
     """The RUNS_DIR a command reads or fills: positional, or ``--out RUNS_DIR`` when ``flag``."""

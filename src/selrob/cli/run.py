@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from selrob.cli._common import Subcommand, add_runs_dir, add_runtime, runtime
+from selrob.cli._common import Subcommand, add_rerun, add_runs_dir, add_runtime, runtime
 from selrob.config import EvalSpec, TrainSpec, add_arguments, from_args
 
 
@@ -16,7 +16,8 @@ def _train(ns: argparse.Namespace) -> int:
     from selrob.experiment import ensure_trained
 
     rt = runtime(ns)
-    res = ensure_trained(from_args(TrainSpec, ns), Path(ns.out), rt, progress=not rt.quiet)
+    res = ensure_trained(from_args(TrainSpec, ns), Path(ns.out), rt, progress=not rt.quiet,
+                         rerun=ns.rerun)  # fmt: skip
     if res.action == "skipped":
         print(f"already finished, nothing to do: {res.run_dir}")
     m = res.metrics
@@ -27,9 +28,15 @@ def _train(ns: argparse.Namespace) -> int:
 
 
 def _where(ns: argparse.Namespace) -> int:
+    from selrob.errors import RunFailed
     from selrob.experiment import run_dir_for
+    from selrob.experiment.training import check_existing
 
     _, run_dir = run_dir_for(from_args(TrainSpec, ns), Path(ns.out))
+    try:
+        check_existing(run_dir)  # an existing directory must be readable (DamagedRun names why)
+    except RunFailed:
+        pass  # a failed run is where it is
     print(run_dir)
     return 0
 
@@ -56,6 +63,7 @@ def _evaluate(ns: argparse.Namespace) -> int:
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     add_arguments(p, TrainSpec)
+    add_rerun(p)
     add_runtime(p)
     add_runs_dir(p, flag=True, default="runs")
 

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from selrob.cli._common import Subcommand, add_runs_dir, add_runtime, runtime
+from selrob.cli._common import Subcommand, add_rerun, add_runs_dir, add_runtime, runtime
 from selrob.config import Runtime
 from selrob.errors import SelrobError
 from selrob.sweep import BUILTIN_SWEEPS as PROFILES
 
 
 def _run(sweep_arg: str, out: Path, rt: Runtime, *, executor: str = "local", jobs: int | None = 1,
-         ray_address: str | None = None) -> Any:  # fmt: skip
+         ray_address: str | None = None, rerun: bool = False, retries: int = 2) -> Any:  # fmt: skip
     """Load a sweep (a file or a packaged name), run it into ``out``, print its summary."""
     from selrob.sweep import load_sweep, resolve_sweep_path
     from selrob.sweep.executors import default_jobs, run_sweep
@@ -24,7 +24,8 @@ def _run(sweep_arg: str, out: Path, rt: Runtime, *, executor: str = "local", job
     print(f"selrob sweep {sweep.name}: {len(sweep.runs())} runs ({len(sweep.alphas)} alphas x "
           f"{len(sweep.seeds)} seeds) into {out}")  # fmt: skip
     report = run_sweep(sweep, out, rt, executor=executor, jobs=jobs or default_jobs(rt),
-                       ray_address=ray_address, progress=not rt.quiet)  # fmt: skip
+                       ray_address=ray_address, progress=not rt.quiet, rerun=rerun,
+                       retries=retries)  # fmt: skip
     counts: dict[str, int] = {}
     for r in report.runs:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -33,6 +34,11 @@ def _run(sweep_arg: str, out: Path, rt: Runtime, *, executor: str = "local", job
     )
     for r in report.failed:
         print(f"  failed alpha={r.alpha:g} seed={r.seed}: {r.error}")
+    if report.damaged:
+        print(f"{len(report.damaged)} damaged run directories (left as they are; --rerun moves "
+              "them aside and trains them again):")  # fmt: skip
+        for r in report.damaged:
+            print(f"  damaged alpha={r.alpha:g} seed={r.seed}: {r.error}")
     return report
 
 
@@ -49,8 +55,8 @@ def _write_report(runs_dir: Path, out: Path | None = None) -> Path:
 
 def _sweep(ns: argparse.Namespace) -> int:
     report = _run(ns.sweep_file, Path(ns.out), runtime(ns), executor=ns.executor, jobs=ns.jobs,
-                  ray_address=ns.ray_address)  # fmt: skip
-    return 1 if report.failed else 0
+                  ray_address=ns.ray_address, rerun=ns.rerun, retries=ns.retries)  # fmt: skip
+    return 0 if report.ok else 1
 
 
 def _results(ns: argparse.Namespace) -> int:
@@ -97,6 +103,9 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--ray-address", default=None,
                    help="ray executor: HOST:PORT of a cluster [default: start a local Ray]")  # fmt: skip
+    p.add_argument("--retries", type=int, default=2,
+                   help="ray executor: retries of a run whose worker died [default: 2]")  # fmt: skip
+    add_rerun(p)
     add_runtime(p)
 
 
@@ -129,3 +138,25 @@ COMMANDS = [
     Subcommand("report", "write RUNS_DIR/report.html redrawing the paper's figures with statistics",
                _report_args, _report),
 ]  # fmt: skip
+
+
+def _check(ns: argparse.Namespace) -> int:
+    from selrob.experiment.check import check_runs
+
+    n, problems = check_runs(Path(ns.runs_dir))
+    for p in problems:
+        print(p.line())
+    bad = len({p.run for p in problems})
+    print(f"checked {n} runs: {n - bad} healthy, {bad} with problems")
+    return 0 if not problems else 1
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    add_runs_dir(p, help="a directory of runs made by selrob sweep or selrob train")
+
+
+COMMANDS.append(
+    Subcommand(
+        "check", "verify every run directory of RUNS_DIR: one line per problem", _check_args, _check
+    )  # fmt: skip
+)

@@ -15,6 +15,7 @@ from selrob import paths
 from selrob.config import EvalSpec, Runtime, to_dict
 from selrob.data import load_dataset
 from selrob.devices import resolve_device
+from selrob.experiment.lock import RunLock
 from selrob.experiment.rundir import load_metrics, load_run
 from selrob.experiment.sections import SECTIONS, Context, check_names
 from selrob.storage import write_json_atomic
@@ -47,12 +48,21 @@ def ensure_evaluated(
     todo_plan = plan(spec)
     device = resolve_device(runtime.device)
     train_spec, model = load_run(run_dir, device)
-    evaluation = dict(load_metrics(run_dir).get("evaluation", {}))
-    done = evaluation.get("_done", {})
-    todo = [s for s, params in todo_plan.items() if done.get(s) != params]
-    if not todo:
-        log.info("%s: already evaluated with these settings", run_dir)
-        return evaluation
+    with RunLock(run_dir):  # one evaluator (or trainer) of a run at a time
+        evaluation = dict(load_metrics(run_dir).get("evaluation", {}))
+        done = evaluation.get("_done", {})
+        todo = [s for s, params in todo_plan.items() if done.get(s) != params]
+        if not todo:
+            log.info("%s: already evaluated with these settings", run_dir)
+            return evaluation
+        return _evaluate(run_dir, model, train_spec, spec, todo, todo_plan, evaluation, device,
+                         runtime, progress)  # fmt: skip
+
+
+def _evaluate(run_dir: Path, model: Any, train_spec: Any, spec: EvalSpec, todo: list[str],
+              todo_plan: dict[str, Any], evaluation: dict[str, Any], device: Any,
+              runtime: Runtime, progress: bool) -> dict[str, Any]:  # fmt: skip
+    """Run the sections ``todo`` and persist each as soon as it is done."""
     test = load_dataset(train_spec.dataset, "test", runtime.data_dir).subset(spec.limit_test)
     ctx = Context(model, train_spec, spec, test, device, progress)
     for section in todo:

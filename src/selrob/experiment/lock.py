@@ -2,7 +2,9 @@
 
 The lock is a file created with ``O_EXCL`` holding the owner's pid. A lock whose owner is gone
 (not running, or a zombie left by a SIGKILL) is stale and is taken over, so a crashed run
-never blocks its own resumption.
+never blocks its own resumption. The lock is re-entrant within a process (a sweep holds it
+over training and evaluation, which take it again): the process-wide table of held locks is
+the one piece of module state, and it only ever names this process's own locks.
 """
 
 from __future__ import annotations
@@ -17,16 +19,29 @@ from selrob.errors import RunLocked
 class RunLock:
     """Context manager holding ``run_dir``'s lock; RunLocked when a live process holds it."""
 
+    _held: dict[Path, int] = {}  # lock file -> nesting depth, for this process's locks only
+    _pid = os.getpid()  # whose table _held is: a forked child starts with an empty one
+
     def __init__(self, run_dir: Path) -> None:
-        self.path = paths.lock_file(run_dir)
+        self.path = Path(paths.lock_file(run_dir)).resolve()
 
     def __enter__(self) -> RunLock:
+        if RunLock._pid != os.getpid():  # forked: the parent's locks are not ours
+            RunLock._held, RunLock._pid = {}, os.getpid()
+        if self.path in RunLock._held:  # already ours: nest
+            RunLock._held[self.path] += 1
+            return self
+        self._acquire()
+        RunLock._held[self.path] = 1
+        return self
+
+    def _acquire(self) -> None:
         for _ in range(2):  # a stale lock is removed once, then taken
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
                 os.write(fd, str(os.getpid()).encode())
                 os.close(fd)
-                return self
+                return
             except FileExistsError:
                 try:
                     pid = int(self.path.read_text() or 0)
@@ -46,7 +61,28 @@ class RunLock:
         )
 
     def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
+        RunLock._held[self.path] -= 1
+        if RunLock._held[self.path] == 0:
+            del RunLock._held[self.path]
+            self.path.unlink(missing_ok=True)
+
+
+def lock_state(run_dir: Path) -> str:
+    """ "free", "held" (by a live process) or "stale" (its owner is gone), without taking it."""
+    path = paths.lock_file(run_dir)
+    try:
+        pid = int(path.read_text() or 0)
+    except FileNotFoundError:
+        return "free"
+    except (OSError, ValueError):
+        return "stale"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "stale"
+    except PermissionError:
+        return "held"
+    return "stale" if _is_zombie(pid) else "held"
 
 
 def _is_zombie(pid: int) -> bool:

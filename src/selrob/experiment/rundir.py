@@ -1,12 +1,15 @@
 """Reading and creating run directories: ``RUNS_DIR/<spec-hash>/`` with spec.json,
 checkpoint.pt, metrics.json and meta.json (``docs/metrics-schema.md``).
 
-Names come from :mod:`selrob.paths`; every write is atomic (:mod:`selrob.storage`); nothing
-is relative to the current directory.
+Every reader checks what it reads and raises :class:`~selrob.errors.DamagedRun` naming the
+file, what is wrong and the fix, so a copied, pruned or half-synced directory is one clear
+line, never a traceback; readers change nothing. Names come from :mod:`selrob.paths`; every
+write is atomic (:mod:`selrob.storage`); nothing is relative to the current directory.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +19,13 @@ from selrob import paths
 from selrob.config import TrainSpec, from_dict, spec_hash, to_dict
 from selrob.data import DATASETS
 from selrob.enums import RunStatus
-from selrob.errors import NotARun, OutputNotWritable, RunIncomplete
+from selrob.errors import DamagedRun, NotARun, OutputNotWritable, RunIncomplete, SelrobError
 from selrob.models import MODELS
 from selrob.presets import resolve
 from selrob.storage import read_json, write_json_atomic
-from selrob.train import load_checkpoint, make_model
+from selrob.train import load_checkpoint, load_weights, make_model
+
+FIX = "delete the run directory (or rerun with --rerun) to start it again"
 
 
 def run_dir_for(spec: TrainSpec, root: Path) -> tuple[TrainSpec, Path]:
@@ -32,10 +37,59 @@ def run_dir_for(spec: TrainSpec, root: Path) -> tuple[TrainSpec, Path]:
     return spec, paths.run_dir(Path(root).expanduser().resolve(), spec_hash(spec))
 
 
+def _json(path: Path, fix: str) -> Any:
+    try:
+        return read_json(path)
+    except SelrobError as e:
+        raise DamagedRun(f"{e}".replace("restore or delete the file", fix)) from None
+    except OSError as e:
+        raise DamagedRun(f"{path}: unreadable ({e.strerror or e}); {fix}") from None
+
+
+def read_spec(run_dir: Path) -> TrainSpec:
+    """The run's spec; DamagedRun when spec.json is missing, malformed, or names another run."""
+    path = paths.spec_file(run_dir)
+    if not path.is_file():
+        raise NotARun(f"{run_dir} is not a selrob run (no spec.json); pass a directory made by "
+                      "selrob train or selrob sweep")  # fmt: skip
+    raw = _json(path, FIX)
+    if not isinstance(raw, dict):
+        raise DamagedRun(f"{path}: not a JSON object; {FIX}")
+    try:
+        spec = from_dict(TrainSpec, raw)
+    except SelrobError as e:
+        raise DamagedRun(f"{path}: {e}; {FIX}") from None
+    if spec_hash(spec) != Path(run_dir).name:
+        raise DamagedRun(f"{path} describes run {spec_hash(spec)}, not {Path(run_dir).name} (its "
+                         "directory name); restore that spec.json, or move the directory to "
+                         f"{spec_hash(spec)} if the spec is right")  # fmt: skip
+    return spec
+
+
 def load_metrics(run_dir: Path) -> dict[str, Any]:
-    """The run's metrics.json ({} before its first epoch)."""
+    """The run's metrics.json ({} before its first epoch); DamagedRun when it is malformed."""
     f = paths.metrics_file(run_dir)
-    return read_json(f) if f.exists() else {}
+    if not f.exists():
+        return {}
+    fix = "delete metrics.json and rerun the same command to resume from the checkpoint"
+    m = _json(f, fix)
+    if not isinstance(m, dict) or ("status" in m and m["status"] not in tuple(RunStatus)):
+        raise DamagedRun(
+            f"{f}: not a selrob metrics file (status {m.get('status') if isinstance(m, dict) else m!r}); {fix}"
+        )
+    return m
+
+
+def move_aside(run_dir: Path) -> Path:
+    """Rename a damaged or failed run directory to ``<name>.replaced-<time>`` (nothing deleted)."""
+    target = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        run_dir.rename(target)
+    except OSError as e:
+        raise OutputNotWritable(
+            f"cannot move {run_dir} aside ({e.strerror}); move it yourself"
+        ) from None
+    return target
 
 
 def prepare_dir(run_dir: Path, spec: TrainSpec) -> bool:
@@ -52,8 +106,12 @@ def prepare_dir(run_dir: Path, spec: TrainSpec) -> bool:
             f"cannot write to {run_dir.parent} ({e.strerror}); pass --out a writable directory"
         ) from None
     spec_path = paths.spec_file(run_dir)
-    if spec_path.exists() and read_json(spec_path) != to_dict(spec):
-        raise NotARun(f"{spec_path} holds a different spec (hash collision?); move {run_dir} away")
+    if spec_path.exists():
+        if _json(spec_path, FIX) != to_dict(spec):
+            raise DamagedRun(
+                f"{spec_path} holds a different spec than its directory name says; {FIX}"
+            )
+        return fresh
     write_json_atomic(spec_path, to_dict(spec))
     return fresh
 
@@ -63,15 +121,12 @@ def load_run(
 ) -> tuple[TrainSpec, torch.nn.Module]:
     """The spec and trained model (eval mode) of a finished run."""
     run_dir = Path(run_dir)
-    if not paths.spec_file(run_dir).exists():
-        raise NotARun(
-            f"{run_dir} is not a selrob run (no spec.json); pass a directory made by selrob train"
-        )
-    spec = from_dict(TrainSpec, read_json(paths.spec_file(run_dir)))
+    spec = read_spec(run_dir)
     if load_metrics(run_dir).get("status") != RunStatus.COMPLETE:
         raise RunIncomplete(
             f"{run_dir} has not finished training; rerun selrob train with the same settings to resume"
         )
     model = make_model(spec).to(device)
-    model.load_state_dict(load_checkpoint(paths.checkpoint_file(run_dir), device)["model"])
+    ckpt_path = paths.checkpoint_file(run_dir)
+    load_weights(model, load_checkpoint(ckpt_path, device)["model"], ckpt_path)
     return spec, model.eval()

@@ -8,6 +8,7 @@ directory behind.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +18,20 @@ from selrob import paths
 from selrob.config import Runtime, TrainSpec
 from selrob.devices import resolve_device
 from selrob.enums import RunStatus
-from selrob.errors import RunFailed
+from selrob.errors import DamagedRun, RunFailed, RunLocked
 from selrob.experiment.lock import RunLock
 from selrob.experiment.provenance import provenance
-from selrob.experiment.rundir import load_metrics, prepare_dir, run_dir_for
+from selrob.experiment.rundir import (
+    load_metrics,
+    move_aside,
+    prepare_dir,
+    read_spec,
+    run_dir_for,
+)
 from selrob.storage import write_json_atomic
-from selrob.train import train
+from selrob.train import load_checkpoint, load_weights, make_model, train
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,26 +44,46 @@ class RunResult:
     metrics: dict[str, Any]
 
 
+def check_existing(run_dir: Path, *, rerun: bool = False) -> dict[str, Any]:
+    """The metrics of an existing run directory, checked: DamagedRun when its files are
+    damaged, RunFailed when it failed before. With ``rerun`` such a directory is moved aside
+    (``<hash>.replaced-<time>``, nothing deleted) and {} is returned, so the run starts again."""
+    if not run_dir.exists():
+        return {}
+    try:
+        spec = read_spec(run_dir)
+        metrics = load_metrics(run_dir)
+        if metrics.get("status") == RunStatus.COMPLETE:  # its weights must still load
+            ckpt = paths.checkpoint_file(run_dir)
+            load_weights(make_model(spec), load_checkpoint(ckpt, "cpu")["model"], ckpt)
+        if metrics.get("status") == RunStatus.FAILED:
+            raise RunFailed(f"{run_dir} failed before: {metrics.get('reason')}; rerun with "
+                            "--rerun (or delete the directory) to try again")  # fmt: skip
+        return metrics
+    except (DamagedRun, RunFailed) as e:
+        if not rerun:
+            raise
+        log.warning("%s; moved it to %s and starting again", e, move_aside(run_dir).name)
+        return {}
+
+
 def ensure_trained(
-    spec: TrainSpec, root: Path, runtime: Runtime = Runtime(), *, progress: bool = False
-) -> RunResult:
+    spec: TrainSpec, root: Path, runtime: Runtime = Runtime(), *, progress: bool = False,
+    rerun: bool = False,
+) -> RunResult:  # fmt: skip
     """Train ``spec`` under ``root`` unless already finished; resume if interrupted.
 
     Raises RunFailed (exit code 3) when the loss becomes non-finite; metrics.json then has
-    ``status: failed`` and the reason.
+    ``status: failed`` and the reason. A damaged or failed directory is an error unless
+    ``rerun``, which moves it aside and trains again. Training holds the run's lock
+    (RunLocked when another live process holds it).
     """
     spec, run_dir = run_dir_for(spec, root)
-    metrics = load_metrics(run_dir)
+    metrics = check_existing(run_dir, rerun=rerun)
     if metrics.get("status") == RunStatus.COMPLETE:
         return RunResult(run_dir, RunStatus.COMPLETE, "skipped", metrics)
-    if metrics.get("status") == RunStatus.FAILED:
-        raise RunFailed(
-            f"{run_dir} failed before: {metrics.get('reason')}; delete the directory to retry"
-        )
     device = resolve_device(runtime.device)
     fresh = prepare_dir(run_dir, spec)
-    action = "resumed" if paths.checkpoint_file(run_dir).exists() else "trained"
-    write_json_atomic(paths.meta_file(run_dir), provenance(device))
 
     def persist(records: list[dict[str, Any]], status: RunStatus = RunStatus.RUNNING,
                 reason: str | None = None) -> dict[str, Any]:  # fmt: skip
@@ -67,8 +96,14 @@ def ensure_trained(
 
     try:
         with RunLock(run_dir):
+            if load_metrics(run_dir).get("status") == RunStatus.COMPLETE:  # finished meanwhile
+                return RunResult(run_dir, RunStatus.COMPLETE, "skipped", load_metrics(run_dir))
+            action = "resumed" if paths.checkpoint_file(run_dir).exists() else "trained"
+            write_json_atomic(paths.meta_file(run_dir), provenance(device))
             records = train(spec, run_dir, device, runtime.data_dir, progress=progress,
                             on_epoch=persist)  # fmt: skip
+    except RunLocked:
+        raise  # another process owns the directory: leave it exactly as it is
     except RunFailed as e:
         persist(list(load_metrics(run_dir).get("epochs", [])), RunStatus.FAILED, str(e))
         raise

@@ -118,6 +118,7 @@ def _header(runs: pd.DataFrame, root: Path) -> str:
     meta = [("runs directory", str(root)), ("dataset", values("dataset")),
             ("model", values("model")),
             ("runs", f"{len(runs)} (" + ", ".join(f"{n} {s}" for s, n in status.items()) + ")"),
+            ("damaged runs (skipped)", str(int((runs["status"] == "unreadable").sum()))),
             ("alphas (complete runs)", values("alpha", done)),
             ("seeds (complete runs)", values("seed", done))]  # fmt: skip
     rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in meta)

@@ -6,6 +6,7 @@ Also the small helpers every table uses to read numbers out of ``metrics.json``.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ import numpy as np
 from selrob import paths
 from selrob.errors import NoRuns
 from selrob.storage import read_json_object
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,10 @@ def read_runs(runs_dir: Path | str) -> list[Run]:
             continue
         spec, spec_err = read_json_object(paths.spec_file(d))
         metrics, met_err = read_json_object(paths.metrics_file(d))
-        runs.append(Run(d.name, d, spec, metrics, spec_err or met_err))
+        run = Run(d.name, d, spec, metrics, spec_err or met_err)
+        if status(run) == "unreadable":  # damaged files: one warning line, the run is skipped
+            log.warning("%s: %s; skipped (selrob check %s lists every problem)", d, run.error, root)
+        runs.append(run)
     if not runs:
         raise NoRuns(f"RUNS_DIR {root} has no runs: {hint}")
     return runs

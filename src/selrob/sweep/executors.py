@@ -43,7 +43,7 @@ from selrob.sweep.run import FATAL, failed, run_one
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "ray")
-Args = tuple[TrainSpec, EvalSpec, str, Runtime, "int | None"]
+Args = tuple[TrainSpec, EvalSpec, str, Runtime, "int | None", bool, bool]  # run_one positional args
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,14 @@ class SweepReport:
         return tuple(r for r in self.runs if r.status == RunStatus.FAILED)
 
     @property
+    def damaged(self) -> tuple[RunRecord, ...]:
+        """Runs whose directories are damaged (each with the message naming the fix)."""
+        return tuple(r for r in self.runs if r.status == RunStatus.DAMAGED)
+
+    @property
     def ok(self) -> bool:
-        """True when no run failed."""
-        return not self.failed
+        """True when no run failed and no run directory is damaged."""
+        return not self.failed and not self.damaged
 
 
 def default_jobs(runtime: Runtime) -> int:
@@ -97,12 +102,19 @@ def run_sweep(
     ray_address: str | None = None,
     progress: bool = False,
     on_event: Callable[[RunRecord], None] | None = None,
+    *,
+    rerun: bool = False,
+    retries: int = 2,
 ) -> SweepReport:
     """Train and evaluate every run of ``sweep`` under ``out``; ``on_event`` sees each finished run.
 
     Settings are checked for every run before anything is written; ``out/sweep.json`` keeps a
     copy of the definition. ``jobs`` runs that many at a time (local: worker processes; ray:
-    each task asks for ``cores // jobs`` CPUs, or ``runtime.threads`` when set).
+    each task asks for ``cores // jobs`` CPUs, or ``runtime.threads`` when set). A run whose
+    directory is damaged is reported (status ``damaged``) and the others go on; ``rerun``
+    moves damaged and failed runs aside and trains them again. Runs another live process
+    holds (a second sweep on the same RUNS_DIR) are waited for and then re-checked, so no run
+    is trained or evaluated twice. ``retries``: Ray task retries after a worker dies.
     """
     if executor not in EXECUTORS:
         raise InvalidArgument(f"unknown executor {executor!r}; choose local or ray")
@@ -110,6 +122,8 @@ def run_sweep(
         raise InvalidArgument(f"jobs must be an integer >= 1, got {jobs!r}")
     if ray_address and executor != "ray":
         raise InvalidArgument("a Ray address needs the ray executor; add --executor ray")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidArgument(f"retries must be an integer >= 0, got {retries!r}")
     ray = import_ray() if executor == "ray" else None
     runtime = runtime or Runtime()
     out = Path(out).expanduser().resolve()
@@ -134,24 +148,51 @@ def run_sweep(
         rec = RunRecord(dirs[i], spec.alpha, spec.seed, RunStatus(result["status"]),
                         result["error"], result["seconds"])  # fmt: skip
         records[i] = rec
-        if rec.status == RunStatus.FAILED:
-            log.warning("run alpha=%g seed=%d failed: %s", rec.alpha, rec.seed, rec.error)
+        if rec.status == RunStatus.BUSY:
+            return  # not finished: run_sweep comes back to it
+        if rec.status in (RunStatus.FAILED, RunStatus.DAMAGED):
+            log.warning("run alpha=%g seed=%d %s: %s", rec.alpha, rec.seed, rec.status, rec.error)
         bar.update(1)
         bar.set_postfix(failed=sum(r is not None and r.status == RunStatus.FAILED for r in records))
         if on_event is not None:
             on_event(rec)
 
-    args = [(s, sweep.eval_spec, str(out), runtime, threads) for s in specs]
-    try:
+    args = [(s, sweep.eval_spec, str(out), runtime, threads, False, rerun) for s in specs]
+
+    def execute(todo: list[int]) -> None:
+        chosen = [args[i] for i in todo]
+        remap = lambda k, result: done(todo[k], result)  # noqa: E731 - back to sweep indices
         if executor == "ray":
-            run_ray(ray, args, done, ray_address, threads or 1, runtime.device)
+            run_ray(ray, chosen, remap, ray_address, threads or 1, runtime.device, retries)
         elif jobs == 1:
-            _run_inline(args, done, progress)
+            _run_inline(chosen, remap, progress)
         else:
-            _run_pool(args, done, jobs)
+            _run_pool(chosen, remap, jobs)
+
+    try:
+        execute(list(range(len(specs))))
+        _wait_for_busy(records, execute)
     finally:
         bar.close()
     return SweepReport(sweep.name, out, tuple(r for r in records if r is not None))
+
+
+BUSY_POLL_S = 2.0
+
+
+def _wait_for_busy(records: list[RunRecord | None], execute: Callable[[list[int]], None]) -> None:
+    """Runs held by another live process: wait until their locks are free, then run them
+    again (they are then usually complete, and skipped)."""
+    from selrob.experiment.lock import lock_state
+
+    while busy := [
+        i for i, r in enumerate(records) if r is not None and r.status == RunStatus.BUSY
+    ]:
+        free = [i for i in busy if lock_state(records[i].run_dir) != "held"]
+        if free:
+            execute(free)
+        else:
+            time.sleep(BUSY_POLL_S)
 
 
 def _check(sweep: Sweep, out: Path) -> tuple[list[TrainSpec], list[Path]]:
@@ -176,7 +217,7 @@ def _run_inline(
     before = torch.get_num_threads()
     try:
         for i, a in enumerate(args):
-            done(i, run_one(*a, progress=progress))
+            done(i, run_one(*a[:5], progress, *a[6:]))  # this process: show its bars
     finally:
         torch.set_num_threads(before)
 

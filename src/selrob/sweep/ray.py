@@ -27,8 +27,14 @@ def run_ray(
     address: str | None,
     cpus: int,
     device: str,
+    retries: int = 2,
 ) -> None:
-    """One Ray task per run (``cpus`` CPUs each, and one GPU when ``device`` means CUDA)."""
+    """One Ray task per run (``cpus`` CPUs each, and one GPU when ``device`` means CUDA).
+
+    A task whose worker dies (killed, out of memory, a node lost) is retried up to ``retries``
+    times by Ray; the retry resumes the run from its last checkpoint (the dead worker's run
+    lock is stale and is taken over). A run that still fails is reported with Ray's reason.
+    """
     gpus = 1 if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else 0
     with _ray_session(ray, address, cpu_cores()):
         have = ray.cluster_resources()
@@ -37,7 +43,7 @@ def run_ray(
                 f"the Ray cluster has {have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs but a run asks for "
                 f"{cpus} CPUs and {gpus} GPU; lower --threads / raise --jobs, or use --device cpu"
             )
-        task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_one)
+        task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=retries)(run_one)
         pending = {task.remote(*a): i for i, a in enumerate(args)}
         try:
             while pending:

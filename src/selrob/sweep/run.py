@@ -16,7 +16,14 @@ import torch
 
 from selrob.config import EvalSpec, Runtime, TrainSpec
 from selrob.enums import RunStatus
-from selrob.errors import DatasetNotFound, OutputNotWritable, RunIncomplete, SelrobError
+from selrob.errors import (
+    DamagedRun,
+    DatasetNotFound,
+    OutputNotWritable,
+    RunIncomplete,
+    RunLocked,
+    SelrobError,
+)
 from selrob.experiment import ensure_evaluated, ensure_trained, load_metrics, run_dir_for
 from selrob.experiment.evaluation import is_evaluated
 
@@ -38,15 +45,25 @@ def run_one(
     runtime: Runtime,
     threads: int | None,
     progress: bool = False,
+    rerun: bool = False,
 ) -> dict[str, Any]:
-    """Train and evaluate one run; never raises: returns {status, error, seconds[, fatal]}."""
+    """Train and evaluate one run; never raises: returns {status, error, seconds[, fatal]}.
+
+    Status ``damaged`` when the run directory's files are damaged, ``busy`` when another live
+    process holds the run (the executor comes back to it), ``failed`` for any other error.
+    """
     t0 = time.perf_counter()
     if threads:
         torch.set_num_threads(threads)
     try:
-        status, error = _train_and_evaluate(spec, eval_spec, Path(out), runtime, progress), None
+        status = _train_and_evaluate(spec, eval_spec, Path(out), runtime, progress, rerun)
+        error = None
     except tuple(FATAL.values()) as e:
         return {**failed(str(e)), "fatal": type(e).__name__}
+    except RunLocked as e:
+        status, error = RunStatus.BUSY, str(e)
+    except DamagedRun as e:
+        status, error = RunStatus.DAMAGED, str(e)
     except SelrobError as e:
         status, error = RunStatus.FAILED, str(e)
     except Exception as e:  # noqa: BLE001 - a crashing run must not stop the sweep
@@ -56,13 +73,16 @@ def run_one(
 
 
 def _train_and_evaluate(
-    spec: TrainSpec, eval_spec: EvalSpec, out: Path, runtime: Runtime, progress: bool
-) -> RunStatus:
+    spec: TrainSpec, eval_spec: EvalSpec, out: Path, runtime: Runtime, progress: bool,
+    rerun: bool,
+) -> RunStatus:  # fmt: skip
     _, run_dir = run_dir_for(spec, out)
-    metrics = load_metrics(run_dir)
+    metrics = load_metrics(run_dir) if not rerun else {}
     if metrics.get("status") == RunStatus.COMPLETE and is_evaluated(metrics, eval_spec):
         return RunStatus.SKIPPED
-    res = ensure_trained(spec, out, runtime, progress=progress)
+    # training and evaluation each hold the run's lock and re-check under it what is left to
+    # do, so two sweeps on one RUNS_DIR never train or evaluate the same run twice
+    res = ensure_trained(spec, out, runtime, progress=progress, rerun=rerun)
     if res.status != RunStatus.COMPLETE:
         raise RunIncomplete(
             f"{res.run_dir} stopped before its last epoch; rerun the sweep to resume"

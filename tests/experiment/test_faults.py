@@ -1,0 +1,147 @@
+"""Faults in the middle of a run: a full or read-only disk, two sweeps on one RUNS_DIR, and
+every loader of a file a user may have been handed refusing to run code."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import selrob.storage as storage
+from selrob.cli import main
+from selrob.config import Runtime, TrainSpec
+from selrob.errors import DamagedRun, MalformedData, OutputNotWritable
+from selrob.experiment import ensure_trained, load_run
+
+SPEC = dict(dataset="fashion-mnist", model="small_cnn", epochs=3, batch_size=64, limit_train=192,
+            limit_test=64)  # fmt: skip
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoint.pt", weights_only=True)["model"]
+
+
+def test_full_disk_mid_run_keeps_the_last_checkpoint_and_resumes(
+    idx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = Runtime(device="cpu", data_dir=str(idx_dir), quiet=True)
+    ref = ensure_trained(TrainSpec(**SPEC), tmp_path / "ref", rt).run_dir
+    real, calls = storage.write_atomic, {"n": 0}
+
+    def disk_full_at_second_checkpoint(path: Path, write) -> None:  # noqa: ANN001
+        if Path(path).name == "checkpoint.pt":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, write)
+
+    monkeypatch.setattr(storage, "write_atomic", disk_full_at_second_checkpoint)
+    with pytest.raises(OutputNotWritable, match="checkpoint.pt .No space left on device.*resume"):
+        ensure_trained(TrainSpec(**SPEC), tmp_path / "full", rt)
+    run = next((tmp_path / "full").iterdir())
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 1  # previous, intact
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "running" and len(metrics["epochs"]) == 1
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]  # no half-written file
+    monkeypatch.setattr(storage, "write_atomic", real)  # space is back
+    res = ensure_trained(TrainSpec(**SPEC), tmp_path / "full", rt)
+    assert res.action == "resumed" and res.status == "complete"
+    for k, v in _weights(ref).items():
+        assert torch.equal(v, _weights(run)[k]), k
+
+
+def test_full_disk_is_one_line_from_the_cli(
+    idx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    def no_space(path: Path, write) -> None:  # noqa: ANN001
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage, "write_atomic", no_space)
+    code = main(["train", "--model", "small_cnn", "--epochs", "1", "--limit-train", "64",
+                 "--data-dir", str(idx_dir), "--out", str(tmp_path), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "No space left on device" in err[0]
+
+
+TWO_SWEEPS = """
+import sys
+from pathlib import Path
+from selrob.cli import main
+sys.exit(main(["sweep", sys.argv[1], "--out", sys.argv[2], "--data-dir", sys.argv[3], "--quiet"]))
+"""
+
+
+def test_two_concurrent_sweeps_never_run_a_run_twice(idx_dir: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        textwrap.dedent("""
+        alphas = [-1.0, 0.0, 1.0]
+        seeds = 1
+        model = "small_cnn"
+        epochs = 2
+        batch_size = 64
+        limit_train = 256
+        limit_test = 64
+        attacks = ["fgsm"]
+    """)
+    )
+    ref, shared = tmp_path / "ref", tmp_path / "shared"
+    assert (
+        main(["sweep", str(sweep), "--out", str(ref), "--data-dir", str(idx_dir), "--quiet"]) == 0
+    )
+    cmd = [sys.executable, "-c", TWO_SWEEPS, str(sweep), str(shared), str(idx_dir)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    summaries = [o.strip().splitlines()[-1] for o, _ in outs]
+    trained = sum(int(s.split("(")[1].split(" complete")[0]) if " complete" in s else 0
+                  for s in summaries)  # fmt: skip
+    assert trained == 3, summaries  # each run trained (and evaluated) by exactly one sweep
+    from selrob import results
+
+    a, b = results.load_runs(ref), results.load_runs(shared)
+    drop = [c for c in a.columns if "seconds" in c]
+    assert a.drop(columns=drop).astype(str).equals(b.drop(columns=drop).astype(str))
+
+
+class _Evil:
+    def __init__(self, target: Path) -> None:
+        self.target = str(target)
+
+    def __reduce__(self):  # noqa: ANN204
+        return (open, (self.target, "w"))
+
+
+def test_every_loader_refuses_a_planted_pickle(idx_dir: Path, tmp_path: Path) -> None:
+    """Checkpoints (evaluate, resume) and CIFAR-10 python batches: the pickle never runs."""
+    marker = tmp_path / "marker"
+    payload = pickle.dumps({"model": _Evil(marker), "data": _Evil(marker)})
+    rt = Runtime(device="cpu", data_dir=str(idx_dir), quiet=True)
+    run = ensure_trained(TrainSpec(**{**SPEC, "epochs": 1}), tmp_path / "runs", rt).run_dir
+    (run / "checkpoint.pt").write_bytes(payload)
+    with pytest.raises(DamagedRun, match="refused to load"):
+        load_run(run)  # what selrob evaluate loads
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**metrics, "status": "running"}))
+    with pytest.raises(DamagedRun, match="refused to load"):
+        ensure_trained(TrainSpec(**{**SPEC, "epochs": 1}), tmp_path / "runs", rt)  # resume
+    cifar = tmp_path / "cifar-10-batches-py"
+    cifar.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (cifar / name).write_bytes(payload)
+    from selrob.data import load_dataset
+
+    with pytest.raises(MalformedData, match="refused to unpickle"):
+        load_dataset("cifar10", "test", tmp_path)
+    assert not marker.exists()
+    np.testing.assert_equal(os.path.exists(marker), False)
