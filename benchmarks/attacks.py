@@ -123,8 +123,12 @@ def main() -> None:
     curve = [0.5 / 255, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255]
     t = _best(
         {
-            "pgd, one call over the curve (default stacking)": lambda: pgd(model, x, y, curve, steps),
-            "pgd, one call over the curve (1 stack)": lambda: pgd(model, x, y, curve, steps, max_batch=10**9),
+            "pgd, one call over the curve (default stacking)": lambda: pgd(
+                model, x, y, curve, steps
+            ),
+            "pgd, one call over the curve (1 stack)": lambda: pgd(
+                model, x, y, curve, steps, max_batch=10**9
+            ),
             "six pgd calls": lambda: [pgd(model, x, y, e, steps) for e in curve],
         },
         max(1, args.repeats - 1),

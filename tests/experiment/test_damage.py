@@ -90,15 +90,19 @@ def _damage(kind: str, run: Path, tmp: Path) -> str:
         metrics.write_text(metrics.read_text()[:40])
     elif kind == "meta malformed":
         meta.write_text("[[[")
-        return "meta.json"
-    return {"checkpoint": "checkpoint.pt", "spec": "spec.json", "metrics": "metrics.json"}[
-        kind.split()[0]
-    ]
+    elif kind == "meta truncated":
+        meta.write_text(meta.read_text()[:30])
+    return {
+        "checkpoint": "checkpoint.pt",
+        "spec": "spec.json",
+        "metrics": "metrics.json",
+        "meta": "meta.json",
+    }[kind.split()[0]]
 
 
 KINDS = ["checkpoint missing", "checkpoint truncated", "checkpoint garbage", "checkpoint malicious",
          "checkpoint of another model", "spec malformed", "spec truncated", "spec of another run",
-         "metrics malformed", "metrics truncated"]  # fmt: skip
+         "metrics malformed", "metrics truncated", "meta malformed", "meta truncated"]  # fmt: skip
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from selrob.enums import RunStatus
 from selrob.errors import NoRuns, SelrobError
 from selrob.experiment.evaluation import plan
 from selrob.experiment.lock import lock_state
-from selrob.experiment.rundir import load_metrics, read_spec
+from selrob.experiment.rundir import load_metrics, read_meta, read_spec
 from selrob.storage import read_json
 from selrob.train import load_checkpoint, load_weights, make_model
 
@@ -55,11 +55,10 @@ def check_run(run_dir: Path, eval_spec: EvalSpec | None = None) -> list[Problem]
         metrics = load_metrics(run_dir)
     except SelrobError as e:
         return [Problem(name, str(e))]
-    if paths.meta_file(run_dir).exists():
-        try:
-            read_json(paths.meta_file(run_dir))
-        except SelrobError as e:
-            out.append(Problem(name, f"{e} (it only records provenance)"))
+    try:
+        read_meta(run_dir)
+    except SelrobError as e:
+        out.append(Problem(name, str(e)))
     status = metrics.get("status")
     ckpt = paths.checkpoint_file(run_dir)
     if status == RunStatus.COMPLETE or ckpt.exists():

@@ -80,6 +80,21 @@ def load_metrics(run_dir: Path) -> dict[str, Any]:
     return m
 
 
+def read_meta(run_dir: Path) -> dict[str, Any]:
+    """The run's meta.json ({} when absent); DamagedRun when it is malformed.
+
+    meta.json only records provenance, but a damaged one means the directory was damaged (a
+    truncated copy, say), so readers stop rather than trust its other files."""
+    f = paths.meta_file(run_dir)
+    if not f.exists():
+        return {}
+    fix = "restore it or delete it (it records provenance only; no result depends on it)"
+    m = _json(f, fix)
+    if not isinstance(m, dict):
+        raise DamagedRun(f"{f}: not a JSON object; {fix}")
+    return m
+
+
 def move_aside(run_dir: Path) -> Path:
     """Rename a damaged or failed run directory to ``<name>.replaced-<time>`` (nothing deleted)."""
     target = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -122,6 +137,7 @@ def load_run(
     """The spec and trained model (eval mode) of a finished run."""
     run_dir = Path(run_dir)
     spec = read_spec(run_dir)
+    read_meta(run_dir)
     if load_metrics(run_dir).get("status") != RunStatus.COMPLETE:
         raise RunIncomplete(
             f"{run_dir} has not finished training; rerun selrob train with the same settings to resume"

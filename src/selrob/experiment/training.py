@@ -25,6 +25,7 @@ from selrob.experiment.rundir import (
     load_metrics,
     move_aside,
     prepare_dir,
+    read_meta,
     read_spec,
     run_dir_for,
 )
@@ -53,6 +54,7 @@ def check_existing(run_dir: Path, *, rerun: bool = False) -> dict[str, Any]:
     try:
         spec = read_spec(run_dir)
         metrics = load_metrics(run_dir)
+        read_meta(run_dir)
         if metrics.get("status") == RunStatus.COMPLETE:  # its weights must still load
             ckpt = paths.checkpoint_file(run_dir)
             load_weights(make_model(spec), load_checkpoint(ckpt, "cpu")["model"], ckpt)

@@ -124,7 +124,7 @@ def run_sweep(
         raise InvalidArgument("a Ray address needs the ray executor; add --executor ray")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise InvalidArgument(f"retries must be an integer >= 0, got {retries!r}")
-    ray = import_ray() if executor == "ray" else None
+    ray = import_ray(ray_address) if executor == "ray" else None
     runtime = runtime or Runtime()
     out = Path(out).expanduser().resolve()
     specs, dirs = _check(sweep, out)

@@ -1,13 +1,24 @@
 """The Ray executor: one Ray task per run, on a local Ray or an existing cluster.
 
 Each task runs :func:`selrob.sweep.run.run_one` with ``cpus`` CPUs (and one GPU when the
-device means CUDA). Connecting to a cluster is bounded in time, so an address that never
-answers fails with one clear line instead of hanging the sweep.
+device means CUDA). Without an address selrob starts a private local Ray (``address="local"``),
+never a cluster that happens to run on the machine. Connecting to a cluster is bounded in
+time, so an address that never answers fails with one clear line instead of hanging the sweep.
+
+Token authentication (Ray >= 2.52; on by default for clusters started with ``ray start`` since
+2.59): a driver given an explicit address sends the cluster's token only when
+``RAY_AUTH_MODE=token`` is set in its environment before Ray is imported. selrob sets it when
+the user has not chosen a mode and a token is at hand in one of Ray's documented places
+(``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``); a cluster without
+authentication ignores the token. A cluster that rejects the token is one line naming those
+places.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,7 +28,12 @@ from selrob.devices import cpu_cores
 from selrob.errors import ExecutorUnavailable
 from selrob.sweep.run import failed, run_one
 
-RAY_CONNECT_TIMEOUT_S = 20.0
+RAY_CONNECT_TIMEOUT_S = 45.0  # above Ray's own 20 s GCS retry window, so its reason is seen
+TOKEN_HELP = (
+    "give this machine the cluster's token: run `ray get-auth-token` on the head and put its "
+    "output in ~/.ray/auth_token here, or set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH to a file "
+    "holding it)"
+)
 
 
 def run_ray(
@@ -60,12 +76,32 @@ def run_ray(
                     ray.cancel(ref, force=True)
 
 
-def import_ray() -> Any:
+def import_ray(address: str | None = None) -> Any:
+    """Import Ray, first enabling token authentication for an explicit ``address`` (see above)."""
+    if address and address not in ("auto", "local") and "ray" not in sys.modules:
+        _enable_token_auth_if_token_at_hand()
     try:
         import ray
     except ImportError:
         raise ExecutorUnavailable("Ray is not installed; pip install selrob[ray]") from None
     return ray
+
+
+def token_at_hand() -> bool:
+    """Whether a Ray token is set in the environment or sits in Ray's default token file."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
+
+
+def _enable_token_auth_if_token_at_hand() -> None:
+    """Set ``RAY_AUTH_MODE=token`` (read once, when Ray is imported) unless the user chose a mode."""
+    if "RAY_AUTH_MODE" not in os.environ and token_at_hand():
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 @contextlib.contextmanager
@@ -79,7 +115,7 @@ def _ray_session(ray: Any, address: str | None, cores: int) -> Iterator[None]:
         _probe(address)
         _init_with_timeout(ray, address)
     else:
-        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:
@@ -122,9 +158,24 @@ def _init_with_timeout(ray: Any, address: str) -> None:
             f"the Ray cluster at {address} did not answer within {RAY_CONNECT_TIMEOUT_S:g} s; check --ray-address"
         )
     if "error" in box:
+        if _is_auth_error(box["error"]):
+            mode = os.environ.get("RAY_AUTH_MODE", "unset")
+            raise ExecutorUnavailable(
+                f"the Ray cluster at {address} refused this driver's authentication token "
+                f"(RAY_AUTH_MODE {mode}, token {'found' if token_at_hand() else 'not found'}); {TOKEN_HELP}"
+            ) from None
         raise ExecutorUnavailable(
             f"cannot connect to the Ray cluster at {address}: {_first_line(box['error'])}; check --ray-address"
         ) from None
+
+
+def _is_auth_error(e: BaseException | None) -> bool:
+    """Whether Ray's connection error, or one it was raised from, is an authentication failure."""
+    while e is not None:
+        if type(e).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _first_line(e: BaseException) -> str:
