@@ -4,7 +4,7 @@ Layers (an import may go to its own layer or a lower one, never up):
 
     0  _version, errors, enums, config, registry, paths, storage, seeds, presets, measures
        (no torch)
-    1  data, models, units, selectivity, devices                        (torch)
+    1  data, models, units, selectivity, regularizer, devices           (torch)
     2  train, perturb
     3  analysis
     4  experiment, sweep
@@ -38,7 +38,7 @@ LAYERS: list[set[str]] = [
         "presets",
         "measures",
     },
-    {"data", "models", "units", "selectivity", "devices"},
+    {"data", "models", "units", "selectivity", "regularizer", "devices"},
     {"train", "perturb"},
     {"analysis"},
     {"experiment", "sweep"},

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs
     from selrob.perturb.attacks import pgd as pgd
     from selrob.perturb.corruptions import CORRUPTIONS as CORRUPTIONS
     from selrob.perturb.corruptions import corrupt as corrupt
+    from selrob.regularizer import SelectivityRegularizer as SelectivityRegularizer
     from selrob.selectivity import selectivity_index as selectivity_index
     from selrob.sweep import load_sweep as load_sweep
     from selrob.sweep.executors import run_sweep as run_sweep
@@ -48,6 +49,7 @@ _LAZY = {
     "fgsm": "selrob.perturb.attacks",
     "pgd": "selrob.perturb.attacks",
     "selectivity_index": "selrob.selectivity",
+    "SelectivityRegularizer": "selrob.regularizer",
     "pca_dimensionality": "selrob.analysis.dimensionality",
     "load_sweep": "selrob.sweep",
     "run_sweep": "selrob.sweep.executors",
