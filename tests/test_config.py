@@ -1,19 +1,14 @@
-"""Spec hashing (golden value), canonical JSON, type coercion and generated flags."""
+"""Spec hashing (golden value), canonical JSON, type coercion, train-mode options."""
 
 from __future__ import annotations
-
-import argparse
-import dataclasses
 
 import pytest
 
 from selrob.config import (
     EvalSpec,
     TrainSpec,
-    add_arguments,
     canonical_json,
     coerce,
-    from_args,
     from_dict,
     spec_hash,
 )
@@ -53,21 +48,6 @@ def test_coerce_lists_ranges_fractions() -> None:
 def test_unknown_field() -> None:
     with pytest.raises(InvalidArgument, match="bogus"):
         from_dict(TrainSpec, {"bogus": 1})
-
-
-def test_flags_cover_every_field() -> None:
-    for cls in (TrainSpec, EvalSpec):
-        p = argparse.ArgumentParser()
-        add_arguments(p, cls)
-        dests = {a.dest for a in p._actions}
-        assert {f.name for f in dataclasses.fields(cls)} <= dests
-        for a in p._actions[1:]:
-            assert a.help and "default" in a.help
-    p = argparse.ArgumentParser()
-    add_arguments(p, TrainSpec)
-    ns = p.parse_args(["--alpha", "-2", "--milestones", "3,4", "--no-augment"])
-    spec = from_args(TrainSpec, ns)
-    assert (spec.alpha, spec.milestones, spec.augment) == (-2.0, (3, 4), False)
 
 
 def test_speed_options_that_change_numerics_change_the_hash() -> None:

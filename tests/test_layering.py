@@ -5,7 +5,7 @@ Layers (an import may go to its own layer or a lower one, never up):
     0  _version, errors, enums, config, registry, paths, storage, seeds, presets, measures
        (no torch)
     1  data, models, units, selectivity, regularizer, devices           (torch)
-    2  train, perturb
+    2  train, robust, perturb
     3  analysis
     4  experiment, sweep
     5  cli, results, report                       (results and report: no torch, no train)
@@ -39,7 +39,7 @@ LAYERS: list[set[str]] = [
         "measures",
     },
     {"data", "models", "units", "selectivity", "regularizer", "devices"},
-    {"train", "perturb"},
+    {"train", "robust", "perturb"},
     {"analysis"},
     {"experiment", "sweep"},
     {"cli", "results", "report"},

@@ -1,6 +1,7 @@
-"""Frozen run specifications: their range checks, canonical JSON and hash, and CLI flags.
+"""Frozen run specifications: their range checks, canonical JSON and hash, and coercion.
 
-No torch import here. A spec's directory name is the hash of its canonical JSON
+No torch import here. Each field carries its one-line help, from which ``selrob.cli.flags``
+makes the command-line flags, so a flag and a setting cannot drift apart. A spec's directory name is the hash of its canonical JSON
 (open_lth's convention): fields whose value equals the dataclass default are left out of
 the hash, so adding a new field with a default keeps every old hash valid. Each spec checks
 its own ranges (``validate``); names that live in registries (datasets, models, attacks,
@@ -9,7 +10,6 @@ corruptions) are checked where those registries are, before anything is written.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import enum
 import hashlib
@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from selrob.enums import Norm, Precision, Schedule, choices
+from selrob.enums import Norm, Precision, Schedule, TrainMode, choices
 from selrob.errors import InvalidArgument
 
 S = TypeVar("S")
@@ -61,9 +61,27 @@ class TrainSpec:
     channels_last: bool = _f(
         False, "train in channels_last memory format (faster on CPU; other float rounding)"
     )
+    train_mode: TrainMode = _f(
+        TrainMode.STANDARD,
+        "robustness training: standard, adversarial (PGD), noise (Gaussian) or corruptions",
+    )
+    at_eps: float | None = _f(
+        None, "adversarial: PGD radius in pixel units (default: the dataset's, 0.1 for MNISTs)"
+    )
+    at_steps: int = _f(7, "adversarial: PGD steps (step size 2.5 * at_eps / at_steps)")
+    at_norm: Norm = _f(Norm.LINF, "adversarial: threat model, linf or l2")
+    noise_sigma: float = _f(0.1, "noise: standard deviation of the Gaussian noise, pixel units")
+    train_corruptions: tuple[str, ...] = _f(
+        ("all",), "corruptions: the suite to draw from (names, or all)"
+    )
+    hold_out: tuple[str, ...] = _f(
+        (), "corruptions: names or families (noise, blur, weather, digital, extra) never trained on"
+    )
+    train_severities: tuple[int, ...] = _f((1, 2, 3, 4, 5), "corruptions: severities drawn")
 
     def validate(self) -> None:
         """Range checks of a resolved spec (no preset ``None`` left); InvalidArgument if one fails."""
+        self._validate_mode()
         checks = [
             (self.epochs is not None and self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size is not None and self.batch_size >= 2, "batch size must be >= 2"),
@@ -77,6 +95,34 @@ class TrainSpec:
         for ok, msg in checks:
             if not ok:
                 raise InvalidArgument(msg)
+
+    def _validate_mode(self) -> None:
+        """The train mode's options; another mode's option set is an error (it would name a
+        second run directory for the same network)."""
+        if self.train_mode not in tuple(TrainMode):
+            raise InvalidArgument(f"train_mode must be {choices(TrainMode)}")
+        for f in dataclasses.fields(self):
+            mode = _MODE_OPTIONS.get(f.name)
+            if mode and self.train_mode != mode and getattr(self, f.name) != f.default:
+                raise InvalidArgument(
+                    f"{f.name} applies to train_mode {mode} only (this run is {self.train_mode})"
+                )
+        for ok, msg in [
+            (self.at_eps is None or (math.isfinite(self.at_eps) and self.at_eps > 0),
+             "at_eps must be > 0"),
+            (self.at_steps >= 1, "at_steps must be >= 1"),
+            (math.isfinite(self.noise_sigma) and self.noise_sigma > 0, "noise_sigma must be > 0"),
+            (bool(self.train_severities) and all(1 <= v <= 5 for v in self.train_severities),
+             "train_severities must be in 1..5"),
+        ]:  # fmt: skip
+            if not ok:
+                raise InvalidArgument(msg)
+
+
+_MODE_OPTIONS = {"at_eps": "adversarial", "at_steps": "adversarial", "at_norm": "adversarial",
+                 "noise_sigma": "noise", "train_corruptions": "corruptions",
+                 "hold_out": "corruptions", "train_severities": "corruptions"}  # fmt: skip
+"""The TrainSpec fields that belong to one train mode."""
 
 
 @dataclass(frozen=True)
@@ -243,34 +289,3 @@ def from_dict(cls: type[S], d: dict[str, Any], *, strict: bool = True) -> S:
     if unknown and strict:
         raise InvalidArgument(f"unknown field(s) {', '.join(unknown)} for {cls.__name__}")
     return cls(**{k: coerce(cls, k, v) for k, v in d.items() if k in names})
-
-
-# --------------------------------------------------------------------------- CLI flags
-
-
-def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """Add one ``--flag`` per field of ``cls`` (help from the field; default None = unset)."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        tp, _ = base_type(hints[f.name])
-        help_ = f"{f.metadata.get('help', '')} [default: {f.default}]"
-        if tp is bool:
-            parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_
-            )
-        else:
-            parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_)
-
-
-def from_args(cls: type[S], ns: argparse.Namespace, **overrides: Any) -> S:
-    """Build ``cls`` from parsed flags (only those given) plus overrides."""
-    d = {
-        f.name: getattr(ns, f.name)
-        for f in dataclasses.fields(cls)
-        if getattr(ns, f.name, None) is not None
-    }  # type: ignore[arg-type]
-    d.update(overrides)
-    return from_dict(cls, d)

@@ -1,4 +1,4 @@
-"""The closed vocabularies of selrob as ``StrEnum``s: run status, threat-model norm, lr schedule.
+"""The closed vocabularies of selrob as ``StrEnum``s: run status, norm, schedule, train mode.
 
 Strings from files and flags become members once, at the boundary (``Norm(value)`` in the
 spec's coercion); a ``StrEnum`` member compares and serialises as its string, so specs, hashes
@@ -33,6 +33,15 @@ class Schedule(StrEnum):
 
     STEP = "step"  # multiply by 0.1 at each milestone epoch
     COSINE = "cosine"  # half a cosine from the peak to 0 over the remaining epochs
+
+
+class TrainMode(StrEnum):
+    """How each training minibatch is perturbed before the step (``selrob.robust``)."""
+
+    STANDARD = "standard"  # the clean images
+    ADVERSARIAL = "adversarial"  # PGD within at_eps (Madry et al. 2018)
+    NOISE = "noise"  # additive Gaussian noise of standard deviation noise_sigma
+    CORRUPTIONS = "corruptions"  # one random (corruption, severity) per image, from the suite
 
 
 class Precision(StrEnum):

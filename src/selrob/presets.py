@@ -49,10 +49,20 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+AT_EPS: dict[str, float] = {"fashion-mnist": 0.1, "mnist": 0.3, "cifar10": 8 / 255,
+                            "tinyimagenet": 4 / 255}  # fmt: skip
+"""Default L-inf radius of adversarial training per dataset (Madry et al. 2018 used 0.3 on
+MNIST and 8/255 on CIFAR-10; 0.1 on Fashion-MNIST is a common choice; 4/255 for Tiny ImageNet).
+An L2 run gets 8x the radius (``at_eps`` sets it explicitly)."""
+
+
 def resolve(spec: TrainSpec) -> TrainSpec:
     """Fill every ``None`` field of ``spec`` from the dataset's recipe."""
     recipe = RECIPES.get(spec.dataset, _FAST)
     updates = {k: v for k, v in recipe.items() if getattr(spec, k) is None}
     if spec.schedule == "cosine" and spec.milestones is None:
         updates["milestones"] = ()
+    if spec.train_mode == "adversarial" and spec.at_eps is None:  # only then: others keep None
+        eps = AT_EPS.get(spec.dataset, 8 / 255)
+        updates["at_eps"] = eps * 8 if spec.at_norm == "l2" else eps
     return dataclasses.replace(spec, **updates)

@@ -6,7 +6,8 @@ first 63 bits of the SHA-256 of its name and indices (``"epoch/<run seed>/<epoch
 two streams of any runs are seeded alike (a collision would need a SHA-256 collision on 63
 bits; ``tests/test_seeds.py`` checks a large grid), and adding a stream never moves another.
 
-Streams: model initialisation, each epoch's data order and augmentation, the noise of each
+Streams: model initialisation, each epoch's data order and augmentation and its
+robustness-training draws, the noise of each
 (corruption, severity, batch) cell, the attacks' random starts, and the analyses' subsets.
 No torch import.
 """
@@ -30,6 +31,11 @@ def init_seed(run_seed: int) -> int:
 def epoch_seed(run_seed: int, epoch: int) -> int:
     """Data order and augmentation of one (0-based) epoch."""
     return _seed("epoch", run_seed, epoch)
+
+
+def train_perturbation_seed(run_seed: int, epoch: int) -> int:
+    """The robustness-training draws of one (0-based) epoch: PGD starts, noise, corruptions."""
+    return _seed("train-perturbation", run_seed, epoch)
 
 
 def corruption_seed(run_seed: int, corruption: str, severity: int, batch: int) -> int:

@@ -31,7 +31,8 @@ from selrob.errors import DamagedRun, InvalidArgument, RunFailed
 from selrob.models import build_model
 from selrob.models.common import accuracy, peek
 from selrob.models.fold import frozen_for
-from selrob.seeds import epoch_seed, init_seed
+from selrob.robust import BatchPerturbation
+from selrob.seeds import epoch_seed, init_seed, train_perturbation_seed
 from selrob.selectivity import SelectivityAccumulator, regularized_loss
 from selrob.storage import write_bytes_atomic
 from selrob.units import UnitRecorder
@@ -129,13 +130,16 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any], path: Path) -> N
 
 
 def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, spec: TrainSpec,
-                 data: ImageDataset, epoch: int, device: torch.device) -> dict[str, float]:  # fmt: skip
-    """One epoch; returns the means of loss, CE, minibatch selectivity and accuracy.
+                 data: ImageDataset, epoch: int, device: torch.device,
+                 perturb: BatchPerturbation) -> dict[str, float]:  # fmt: skip
+    """One epoch; returns the means of loss, CE, minibatch selectivity and accuracy (on the
+    batches as trained on: perturbed ones under robustness training).
 
     Sums stay on the device (one host sync per epoch, at the end), so a non-finite loss is
     detected at the end of its epoch, before any checkpoint of that epoch is written.
     """
     gen = torch.Generator().manual_seed(epoch_seed(spec.seed, epoch))
+    perturb_gen = torch.Generator().manual_seed(train_perturbation_seed(spec.seed, epoch))
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # b * (loss, ce, si), correct
     finite = torch.ones((), dtype=torch.bool, device=device)
     n = 0
@@ -144,6 +148,7 @@ def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, spec: Train
     with UnitRecorder(model, spec.units) as rec:
         for x, y in batches(data, int(spec.batch_size or 1), shuffle=True,
                             augment=bool(spec.augment), generator=gen, device=device):  # fmt: skip
+            x = perturb(model, x, y, perturb_gen)  # the clean batch unless robustness training
             logits = model(x.contiguous(memory_format=layout))
             loss, ce, si, _ = regularized_loss(logits, y, rec.acts, spec.alpha)
             opt.zero_grad(set_to_none=True)
@@ -173,6 +178,7 @@ def train(spec: TrainSpec, run_dir: Path, device: torch.device, data_dir: str | 
     """
     train_ds = load_dataset(spec.dataset, "train", data_dir).subset(spec.limit_train)
     test_ds = load_dataset(spec.dataset, "test", data_dir).subset(spec.limit_test)
+    perturb = BatchPerturbation(spec, train_ds.images.shape[1])
     model = make_model(spec).to(device)
     if spec.channels_last:  # the convolutions' fast layout on CPU (oneDNN); numerics differ
         model = model.to(memory_format=torch.channels_last)
@@ -192,7 +198,7 @@ def train(spec: TrainSpec, run_dir: Path, device: torch.device, data_dir: str | 
         t0 = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = float(spec.lr or 0) * lr_factor(spec, epoch)
-        stats = _train_epoch(model, opt, spec, train_ds, epoch, device)
+        stats = _train_epoch(model, opt, spec, train_ds, epoch, device, perturb)
         test_acc, sel_mean, sel_layers = evaluate_model(model, test_ds, EVAL_BATCH, device,
                                                         spec.units)  # fmt: skip
         records.append({"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], **stats,

@@ -6,7 +6,8 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from selrob.config import Runtime, add_arguments, from_args
+from selrob.cli.flags import add_arguments, from_args
+from selrob.config import Runtime
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 
 from selrob.cli._common import Subcommand, add_rerun, add_runs_dir, add_runtime, runtime
-from selrob.config import EvalSpec, TrainSpec, add_arguments, from_args
+from selrob.cli.flags import add_arguments, from_args
+from selrob.config import EvalSpec, TrainSpec
 
 
 def _train(ns: argparse.Namespace) -> int:
