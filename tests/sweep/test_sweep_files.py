@@ -179,3 +179,54 @@ def test_builtin_sweeps() -> None:
     assert resolve_sweep_path("demo") == builtin_sweep("demo")
     with pytest.raises(UnknownName, match="choose one of: demo, paper-cifar10"):
         builtin_sweep("paper-imagenet")
+
+
+def test_variants_cross_the_grid_and_round_trip(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+        alphas = [0.0, 1.0]
+        seeds = 2
+        model = "small_cnn"
+
+        [[variants]]
+        train_mode = "standard"
+
+        [[variants]]
+        train_mode = "adversarial"
+        at_steps = 3
+
+        [[variants]]
+        train_mode = "corruptions"
+        hold_out = ["noise"]
+    """,
+    )
+    sweep = load_sweep(path)
+    runs = sweep.runs()
+    assert len(runs) == 2 * 2 * 3 and len({(r.train_mode, r.alpha, r.seed) for r in runs}) == 12
+    assert [(r.train_mode, r.alpha) for r in runs[:6]] == [
+        ("standard", 0.0), ("standard", 1.0), ("adversarial", 0.0), ("adversarial", 1.0),
+        ("corruptions", 0.0), ("corruptions", 1.0)]  # fmt: skip
+    assert all(r.seed == 0 for r in runs[:6]) and runs[2].at_steps == 3
+    assert runs[4].hold_out == ("noise",) and runs[0].model == "small_cnn"
+    assert sweep_from_dict(sweep.to_dict()) == sweep
+    robust = load_sweep(builtin_sweep("robust-training"))
+    assert {r.train_mode for r in robust.runs()} == {"standard", "adversarial", "corruptions"}
+    assert len(robust.seeds) >= 2
+
+
+@pytest.mark.parametrize(
+    ("variants", "match"),
+    [
+        ("[[variants]]\ncorruptions = 'all'\n", "training fields only, not 'corruptions'"),
+        ("[[variants]]\nalpha = 1.0\n", "training fields only, not 'alpha'"),
+        ("variants = [1, 2]\n", "expects a list of non-empty tables"),
+        ("[[variants]]\ntrain_mode = 'noise'\n[[variants]]\ntrain_mode = 'noise'\n",
+         "two variants are the same recipe"),
+        ("[[variants]]\ntrain_mode = 'mixup'\n", "train_mode"),
+    ],
+)  # fmt: skip
+def test_bad_variants_are_one_clear_line(tmp_path: Path, variants: str, match: str) -> None:
+    path = _write(tmp_path, "alphas = [0.0]\nseeds = 1\n" + variants)
+    with pytest.raises(InvalidArgument, match=match):
+        load_sweep(path)

@@ -21,8 +21,10 @@ def _run(sweep_arg: str, out: Path, rt: Runtime, *, executor: str = "local", job
     from selrob.sweep.executors import default_jobs, run_sweep
 
     sweep = load_sweep(resolve_sweep_path(sweep_arg))
-    print(f"selrob sweep {sweep.name}: {len(sweep.runs())} runs ({len(sweep.alphas)} alphas x "
-          f"{len(sweep.seeds)} seeds) into {out}")  # fmt: skip
+    grid = f"{len(sweep.alphas)} alphas x {len(sweep.seeds)} seeds"
+    if sweep.variants:
+        grid += f" x {len(sweep.variants)} variants"
+    print(f"selrob sweep {sweep.name}: {len(sweep.runs())} runs ({grid}) into {out}")
     report = run_sweep(sweep, out, rt, executor=executor, jobs=jobs or default_jobs(rt),
                        ray_address=ray_address, progress=not rt.quiet, rerun=rerun,
                        retries=retries)  # fmt: skip

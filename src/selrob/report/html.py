@@ -23,6 +23,7 @@ from selrob.errors import OutputNotWritable
 from selrob.report import stats
 from selrob.report.claims import attack_label, eps_label, findings_table, fmt_n, fmt_p
 from selrob.report.figures import FigureResult, make_figures
+from selrob.report.robust_training import modes, section_html, standard_only
 from selrob.results import attack_columns, load_all, mid_epsilon_column
 from selrob.storage import atomic_write, read_json_object
 
@@ -120,7 +121,8 @@ def _header(runs: pd.DataFrame, root: Path) -> str:
             ("runs", f"{len(runs)} (" + ", ".join(f"{n} {s}" for s, n in status.items()) + ")"),
             ("damaged runs (skipped)", str(int((runs["status"] == "unreadable").sum()))),
             ("alphas (complete runs)", values("alpha", done)),
-            ("seeds (complete runs)", values("seed", done))]  # fmt: skip
+            ("seeds (complete runs)", values("seed", done)),
+            ("train modes (complete runs)", values("train_mode", done))]  # fmt: skip
     rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in meta)
     html = f'<table class="meta">{rows}</table>'
     bad = runs[runs["status"] != "complete"]
@@ -217,8 +219,10 @@ def _trends_html(runs: pd.DataFrame) -> str:
 
 
 def render_html(runs: pd.DataFrame, figures: list[FigureResult], pngs: dict[int, bytes],
-                root: Path) -> str:  # fmt: skip
-    """The report document as one string (no external resources)."""
+                root: Path, layers: pd.DataFrame | None = None) -> str:  # fmt: skip
+    """The report document as one string (no external resources). The paper's claims use the
+    standard-trained runs; robustness-trained ones get their own section."""
+    every, runs = runs, runs[modes(runs) == "standard"]
     title = "selrob report: " + " / ".join(
         str(runs[c].dropna().iloc[0])
         for c in ("dataset", "model")
@@ -231,7 +235,7 @@ def render_html(runs: pd.DataFrame, figures: list[FigureResult], pngs: dict[int,
         "robustness via class selectivity and dimensionality</i>: this sweep's results. "
         f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
         _notice(root),
-        _header(runs, root),
+        _header(every, root),
         "<h2>Summary per alpha</h2><p>Means over seeds with 95% bootstrap confidence intervals."
         "</p>" + (_table(summary) if not summary.empty else "<p>No complete run.</p>"),
         "<h2>Paper findings vs this run</h2><p>One row per test, over the complete runs (one "
@@ -247,6 +251,7 @@ def render_html(runs: pd.DataFrame, figures: list[FigureResult], pngs: dict[int,
         "<h2>Figures</h2>",
         *(_figure_html(f, pngs.get(f.number)) for f in figures),
         _trends_html(runs),
+        section_html(every, layers),
     ]
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -269,7 +274,7 @@ def write_report(runs_dir: Path | str, out: Path | str | None = None) -> Path:
         fig_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputNotWritable(f"cannot create {fig_dir}: {e}; choose another --out") from e
-    figures = make_figures(runs, tables)
+    figures = make_figures(*standard_only(runs, tables))  # the paper's claims: standard runs
     pngs = {}
     for f in figures:
         if not f.skipped:
@@ -277,8 +282,8 @@ def write_report(runs_dir: Path | str, out: Path | str | None = None) -> Path:
             pngs[f.number] = png
             fig_path = paths.report_figure(fig_dir, f.number, f.name)
             atomic_write(fig_path, lambda p, b=png: p.write_bytes(b))
-    doc = render_html(runs, figures, pngs, root)
-    table = findings_table(runs)
+    doc = render_html(runs, figures, pngs, root, tables.get("selectivity_layers"))
+    table = findings_table(standard_only(runs, tables)[0])
     atomic_write(paths.findings_csv(html_path.parent), lambda p: table.to_csv(p, index=False))
     atomic_write(html_path, lambda p: p.write_text(doc, encoding="utf-8"))
     return html_path

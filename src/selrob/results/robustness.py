@@ -90,9 +90,16 @@ def _errors(run: Run) -> tuple[dict[tuple[str, int], float], float]:
     return errs, 1.0 - clean
 
 
+def train_mode(spec: dict[str, Any]) -> str:
+    """A run's train mode; runs made before train modes existed are standard."""
+    return str(spec.get("train_mode") or "standard")
+
+
 def baseline_errors(runs: list[Run], statuses: dict[str, str]) -> tuple[dict, float] | None:
-    """The alpha = 0 complete runs' errors, averaged over seeds; None when there is none."""
+    """The standard-trained alpha = 0 complete runs' errors, averaged over seeds; None when
+    there is none."""
     base = [r for r in runs if num(r.spec.get("alpha")) == BASELINE_ALPHA
+            and train_mode(r.spec) == "standard"
             and statuses.get(r.run_id) == RunStatus.COMPLETE and records(r, "corruptions")]  # fmt: skip
     if not base:
         return None

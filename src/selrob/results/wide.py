@@ -132,6 +132,7 @@ def runs_frame(runs: list[Run]) -> pd.DataFrame:
         if col not in df:
             df[col] = math.nan
         df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["train_mode"] = [robustness.train_mode(r.spec) for r in runs]
     df = robustness.add_corruption_errors(df, runs)
     return df.sort_values(["alpha", "seed", "run_id"], kind="stable").reset_index(drop=True)
 

@@ -6,12 +6,14 @@ A sweep file is flat TOML (read with :mod:`tomllib`). Its keys are every
 
 * ``alphas``: a non-empty list of numbers (the regulariser weights),
 * ``seeds``: a list of integers, or an integer N meaning seeds 0..N-1,
-* ``name`` (optional; default: the file's stem).
+* ``name`` (optional; default: the file's stem),
+* ``variants`` (optional): a list of tables of TrainSpec fields (``[[variants]]`` in TOML),
+  each a variant of the training recipe run over the whole grid, e.g. one per
+  ``train_mode``; without it the grid has the one recipe.
 
 List-valued fields also accept the CLI's strings (``severities = "1-5"``,
 ``corruptions = "all"``). Errors name the key and its line in the file. The packaged sweeps
-(``demo``, ``paper-cifar10``, ``paper-tinyimagenet``; files in ``sweep/builtin/``) are found
-with :func:`builtin_sweep`.
+(:data:`BUILTIN_SWEEPS`, files in ``sweep/builtin/``) are found with :func:`builtin_sweep`.
 
 This module reads sweeps and imports no torch. Running one lives in
 :mod:`selrob.sweep.executors` (``run_sweep``: local processes) and :mod:`selrob.sweep.ray`.
@@ -44,11 +46,11 @@ __all__ = [
     "sweep_from_dict",
 ]
 
-BUILTIN_SWEEPS = ("demo", "paper-cifar10", "paper-tinyimagenet", "reproduce")
+BUILTIN_SWEEPS = ("demo", "paper-cifar10", "paper-tinyimagenet", "reproduce", "robust-training")
 _GRID_KEYS = ("alpha", "seed")
 _TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainSpec) if f.name not in _GRID_KEYS)
 _EVAL_KEYS = tuple(f.name for f in dataclasses.fields(EvalSpec))
-_OWN_KEYS = ("alphas", "seeds", "name")
+_OWN_KEYS = ("alphas", "seeds", "name", "variants")
 VALID_KEYS = tuple(sorted({*_TRAIN_KEYS, *_EVAL_KEYS, *_OWN_KEYS}))
 
 
@@ -61,38 +63,54 @@ class Sweep:
     alphas: tuple[float, ...]
     seeds: tuple[int, ...]
     name: str = "sweep"
+    variants: tuple[dict[str, Any], ...] = ()  # TrainSpec fields over ``base``; () = base only
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        object.__setattr__(self, "variants", tuple(dict(v) for v in self.variants))
         _check_grid(self.alphas, self.seeds, lambda key: f"sweep {self.name!r}: ")
+        recipes = [to_dict(b) for b in self.recipes()]
+        if any(recipes.count(r) > 1 for r in recipes):
+            raise InvalidArgument(f"sweep {self.name!r}: two variants are the same recipe; "
+                                  "remove the repeat")  # fmt: skip
         if self.base.limit_test != self.eval_spec.limit_test:
             raise InvalidArgument(
                 f"sweep {self.name!r}: limit_test differs between training ({self.base.limit_test}) "
                 f"and evaluation ({self.eval_spec.limit_test}); a sweep uses one value for both"
             )
 
-    def runs(self) -> list[TrainSpec]:
-        """Every run's spec, seed-major: all alphas of the first seed, then the next seed, ...
+    def recipes(self) -> list[TrainSpec]:
+        """The training recipes: ``base`` with each variant's fields (just ``base`` without)."""
+        return [dataclasses.replace(self.base, **v) for v in self.variants] or [self.base]
 
-        So the runs finished first already cover the whole alpha range.
+    def runs(self) -> list[TrainSpec]:
+        """Every run's spec, seed-major: all alphas (of every variant) of the first seed, then
+        the next seed, ... So the runs finished first already cover the whole grid.
         """
         return [
-            dataclasses.replace(self.base, alpha=float(a), seed=int(s))
+            dataclasses.replace(base, alpha=float(a), seed=int(s))
             for s in self.seeds
+            for base in self.recipes()
             for a in self.alphas
         ]
 
     def to_dict(self) -> dict[str, Any]:
         """The flat form of a sweep file (``sweep_from_dict(s.to_dict()) == s``)."""
         train = {k: v for k, v in to_dict(self.base).items() if k not in _GRID_KEYS}
-        return {
+        out = {
             "name": self.name,
             "alphas": list(self.alphas),
             "seeds": list(self.seeds),
             **train,
             **to_dict(self.eval_spec),
         }
+        if self.variants:
+            out["variants"] = [
+                {k: list(v) if isinstance(v, tuple) else v for k, v in var.items()}
+                for var in self.variants
+            ]
+        return out
 
 
 def sweep_from_dict(d: dict[str, Any], *, name: str = "sweep") -> Sweep:
@@ -133,7 +151,7 @@ def resolve_sweep_path(arg: str | Path) -> Path:
 
 
 def builtin_sweep(name: str) -> Path:
-    """Path of a packaged sweep file: ``demo``, ``paper-cifar10`` or ``paper-tinyimagenet``."""
+    """Path of a packaged sweep file (one of :data:`BUILTIN_SWEEPS`)."""
     if name not in BUILTIN_SWEEPS:
         raise UnknownName(
             f"unknown built-in sweep {name!r}; choose one of: {', '.join(BUILTIN_SWEEPS)}"
@@ -178,13 +196,29 @@ def _parse(d: dict[str, Any], where: Callable[[str], str], *, default_name: str)
         raise InvalidArgument(f"{where('name')}key 'name' expects a non-empty string, got {name!r}")
     train = {k: _field(TrainSpec, k, v, where) for k, v in d.items() if k in _TRAIN_KEYS}
     ev = {k: _field(EvalSpec, k, v, where) for k, v in d.items() if k in _EVAL_KEYS}
+    variants = _variants(d.get("variants", []), where)
     try:
-        return Sweep(TrainSpec(**train), EvalSpec(**ev), alphas, seeds, name)
+        return Sweep(TrainSpec(**train), EvalSpec(**ev), alphas, seeds, name, variants)
     except InvalidArgument as e:
         raise InvalidArgument(f"{where('')}{e}") from None
 
 
 _EXAMPLE = {"alphas": "[-1.0, 0.0, 1.0]", "seeds": "3"}
+
+
+def _variants(v: Any, where: Callable[[str], str]) -> tuple[dict[str, Any], ...]:
+    """``variants``: a list of tables of TrainSpec fields (not alpha, seed or limit_test)."""
+    if not isinstance(v, list) or not all(isinstance(t, dict) and t for t in v):
+        raise InvalidArgument(f"{where('variants')}key 'variants' expects a list of non-empty "
+                              "tables of training fields, e.g. [[variants]] train_mode = \"noise\"")  # fmt: skip
+    out = []
+    for table in v:
+        bad = [k for k in table if k not in _TRAIN_KEYS or k == "limit_test"]
+        if bad:
+            raise InvalidArgument(f"{where('variants')}a variant may set training fields only, "
+                                  f"not {bad[0]!r}")  # fmt: skip
+        out.append({k: _field(TrainSpec, k, val, where) for k, val in table.items()})
+    return tuple(out)
 
 
 def _field(cls: type, key: str, value: Any, where: Callable[[str], str]) -> Any:
