@@ -37,6 +37,7 @@ LAYERS: list[set[str]] = [
         "seeds",
         "presets",
         "measures",
+        "probe_spec",
     },
     {"data", "models", "units", "selectivity", "regularizer", "devices"},
     {"train", "robust", "perturb"},

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs
     from selrob.experiment import ensure_trained as ensure_trained
     from selrob.experiment import load_run as load_run
     from selrob.experiment import run_dir_for as run_dir_for
+    from selrob.experiment.probe import measure as measure
     from selrob.perturb.attacks import fgsm as fgsm
     from selrob.perturb.attacks import pgd as pgd
     from selrob.perturb.corruptions import CORRUPTIONS as CORRUPTIONS
@@ -43,6 +44,7 @@ _LAZY = {
     "ensure_evaluated": "selrob.experiment",
     "load_run": "selrob.experiment",
     "run_dir_for": "selrob.experiment",
+    "measure": "selrob.experiment.probe",
     "load_dataset": "selrob.data",
     "corrupt": "selrob.perturb.corruptions",
     "CORRUPTIONS": "selrob.perturb.corruptions",

@@ -26,9 +26,12 @@ from selrob.errors import InvalidArgument
 S = TypeVar("S")
 
 
-def _f(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
+def spec_field(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
     """A dataclass field carrying its one-line CLI help."""
     return field(default=default, metadata={"help": help})
+
+
+_f = spec_field
 
 
 @dataclass(frozen=True)

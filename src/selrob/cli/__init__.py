@@ -12,11 +12,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from selrob.cli import corruptions, run, sweep
+from selrob.cli import corruptions, probe, run, sweep
 from selrob.cli._common import Subcommand
 from selrob.errors import SelrobError
 
-SUBCOMMANDS: list[Subcommand] = [*run.COMMANDS, *sweep.COMMANDS, *corruptions.COMMANDS]
+SUBCOMMANDS: list[Subcommand] = [
+    *run.COMMANDS,
+    *probe.COMMANDS,
+    *sweep.COMMANDS,
+    *corruptions.COMMANDS,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from selrob.errors import NoRuns, SelrobError
 from selrob.experiment.evaluation import plan
 from selrob.experiment.lock import lock_state
 from selrob.experiment.rundir import load_metrics, read_meta, read_spec
+from selrob.probe_spec import ProbeSpec
 from selrob.storage import read_json
 from selrob.train import load_checkpoint, load_weights, make_model
 
@@ -61,7 +62,9 @@ def check_run(run_dir: Path, eval_spec: EvalSpec | None = None) -> list[Problem]
         out.append(Problem(name, str(e)))
     status = metrics.get("status")
     ckpt = paths.checkpoint_file(run_dir)
-    if status == RunStatus.COMPLETE or ckpt.exists():
+    if isinstance(spec, ProbeSpec):  # a probe keeps no checkpoint: its model is the user's
+        pass
+    elif status == RunStatus.COMPLETE or ckpt.exists():
         try:
             state = load_checkpoint(ckpt, "cpu")
             load_weights(make_model(spec), state["model"], ckpt)

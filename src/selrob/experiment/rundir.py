@@ -19,9 +19,17 @@ from selrob import paths
 from selrob.config import TrainSpec, from_dict, spec_hash, to_dict
 from selrob.data import DATASETS
 from selrob.enums import RunStatus
-from selrob.errors import DamagedRun, NotARun, OutputNotWritable, RunIncomplete, SelrobError
+from selrob.errors import (
+    DamagedRun,
+    InvalidArgument,
+    NotARun,
+    OutputNotWritable,
+    RunIncomplete,
+    SelrobError,
+)
 from selrob.models import MODELS
 from selrob.presets import resolve
+from selrob.probe_spec import ProbeSpec
 from selrob.storage import read_json, write_json_atomic
 from selrob.train import load_checkpoint, load_weights, make_model
 
@@ -46,8 +54,9 @@ def _json(path: Path, fix: str) -> Any:
         raise DamagedRun(f"{path}: unreadable ({e.strerror or e}); {fix}") from None
 
 
-def read_spec(run_dir: Path) -> TrainSpec:
-    """The run's spec; DamagedRun when spec.json is missing, malformed, or names another run."""
+def read_spec(run_dir: Path) -> TrainSpec | ProbeSpec:
+    """The run's spec (a ProbeSpec for a probe's directory); DamagedRun when spec.json is
+    missing, malformed, or names another run."""
     path = paths.spec_file(run_dir)
     if not path.is_file():
         raise NotARun(f"{run_dir} is not a selrob run (no spec.json); pass a directory made by "
@@ -56,7 +65,7 @@ def read_spec(run_dir: Path) -> TrainSpec:
     if not isinstance(raw, dict):
         raise DamagedRun(f"{path}: not a JSON object; {FIX}")
     try:
-        spec = from_dict(TrainSpec, raw)
+        spec = from_dict(ProbeSpec if "model_source" in raw else TrainSpec, raw)
     except SelrobError as e:
         raise DamagedRun(f"{path}: {e}; {FIX}") from None
     if spec_hash(spec) != Path(run_dir).name:
@@ -138,6 +147,9 @@ def load_run(
     run_dir = Path(run_dir)
     spec = read_spec(run_dir)
     read_meta(run_dir)
+    if isinstance(spec, ProbeSpec):
+        raise InvalidArgument(f"{run_dir} is a probe of {spec.label}; measure it again with "
+                              "selrob probe and the same model")  # fmt: skip
     if load_metrics(run_dir).get("status") != RunStatus.COMPLETE:
         raise RunIncomplete(
             f"{run_dir} has not finished training; rerun selrob train with the same settings to resume"

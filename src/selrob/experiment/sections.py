@@ -35,6 +35,7 @@ from selrob.measures import attack_measures
 from selrob.models.common import accuracy
 from selrob.perturb.attacks import attack
 from selrob.perturb.corruptions import resolve_corruptions
+from selrob.probe_spec import ProbeSpec
 from selrob.registry import Registry
 
 EXACT_PCA_SAMPLES = 2000  # up to this many inputs the dimensionality PCA keeps every feature
@@ -46,7 +47,7 @@ class Context:
     """Everything a section needs: the trained model, both specs, the test set, the device."""
 
     model: torch.nn.Module
-    train_spec: TrainSpec
+    train_spec: TrainSpec | ProbeSpec  # dataset, units and seed are read
     spec: EvalSpec
     test: ImageDataset
     device: torch.device

@@ -79,8 +79,8 @@ def mode_findings(runs: pd.DataFrame) -> pd.DataFrame:
     base = done.loc[done["train_mode"] == "standard", "selectivity"].dropna().to_numpy()
     rows = []
     for mode, group in done.groupby("train_mode", sort=True):
-        if mode == "standard":
-            continue
+        if mode == "standard" or str(mode).startswith("probe"):
+            continue  # probes are listed in the table; the paper makes no claim about them
         vals = group["selectivity"].dropna().to_numpy()
         row = {"train_mode": mode, "n": vals.size, "n_standard": base.size,
                "expected": "lower" if EXPECTED.get(str(mode), 0) < 0 else "higher"}  # fmt: skip
@@ -102,7 +102,7 @@ def mode_findings(runs: pd.DataFrame) -> pd.DataFrame:
 def section_html(runs: pd.DataFrame, layers: pd.DataFrame | None) -> str:
     """The HTML section; "" when the sweep has only standard runs."""
     if set(modes(runs)) <= {"standard"}:
-        return ""
+        return ""  # probed models and robustness-trained runs are listed here, if any
     table = mode_table(runs, layers)
     found = mode_findings(runs)
 

@@ -91,7 +91,10 @@ def _errors(run: Run) -> tuple[dict[tuple[str, int], float], float]:
 
 
 def train_mode(spec: dict[str, Any]) -> str:
-    """A run's train mode; runs made before train modes existed are standard."""
+    """A run's train mode ("probe: <model>" for a probed model); runs made before train modes
+    existed are standard."""
+    if "model_source" in spec:
+        return f"probe: {spec['model_source']}"
     return str(spec.get("train_mode") or "standard")
 
 
