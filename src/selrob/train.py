@@ -177,6 +177,8 @@ def train(spec: TrainSpec, run_dir: Path, device: torch.device, data_dir: str | 
     Raises RunFailed if the loss becomes non-finite.
     """
     train_ds = load_dataset(spec.dataset, "train", data_dir).subset(spec.limit_train)
+    if device.type == "cuda":  # the training set lives on the GPU; batches are the same
+        train_ds = train_ds.to(device)
     test_ds = load_dataset(spec.dataset, "test", data_dir).subset(spec.limit_test)
     perturb = BatchPerturbation(spec, train_ds.images.shape[1])
     model = make_model(spec).to(device)

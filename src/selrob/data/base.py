@@ -48,6 +48,11 @@ class ImageDataset:
         c, h, w = self.images.shape[1:]
         return int(c), int(h), int(w)
 
+    def to(self, device: torch.device | str) -> ImageDataset:
+        """The same dataset held on ``device`` (airbench style: one uint8 copy on the GPU, so
+        batches are gathered there with no host-to-device copy per step)."""
+        return ImageDataset(self.images.to(device), self.labels.to(device), self.classes, self.name)
+
     def subset(self, limit: int | None) -> ImageDataset:
         """The first ``limit`` examples (all when None)."""
         if limit is None or limit >= len(self):
@@ -92,7 +97,9 @@ def batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(x float (B, C, H, W) in [0, 1], y int64 (B,))`` on ``device``.
 
-    Shuffling and augmentation draw from ``generator`` (required when either is on).
+    Shuffling and augmentation draw from ``generator`` (required when either is on), always on
+    the CPU, so a dataset held on the device (:meth:`ImageDataset.to`) gives the same batches
+    (order, crops, flips) as one in host memory.
     """
     if batch_size < 1:
         raise InvalidArgument(f"batch size must be >= 1, got {batch_size}")
@@ -102,7 +109,7 @@ def batches(
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for start in range(0, stop, batch_size):
-        idx = order[start : start + batch_size]
+        idx = order[start : start + batch_size].to(ds.images.device)  # gather where the data is
         x = to_float(ds.images[idx], device)
         if augment:
             x = augment_crop_flip(x, generator)  # type: ignore[arg-type]
