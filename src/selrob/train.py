@@ -29,7 +29,7 @@ from selrob.data import DATASETS, ImageDataset, batches, load_dataset
 from selrob.enums import Schedule
 from selrob.errors import DamagedRun, InvalidArgument, RunFailed
 from selrob.models import build_model
-from selrob.models.common import accuracy, peek
+from selrob.models.common import accuracy, peek, state_mismatch
 from selrob.models.fold import frozen_for
 from selrob.robust import BatchPerturbation
 from selrob.seeds import epoch_seed, init_seed, train_perturbation_seed
@@ -117,15 +117,9 @@ def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
 def load_weights(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
     """``model.load_state_dict(state)``; DamagedRun naming at most 5 missing, unexpected and
     mis-shaped tensors when the checkpoint does not fit the spec's model."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [k for k in own if k in state and getattr(state[k], "shape", None) != own[k].shape]
-    if missing or unexpected or shapes:
-        parts = [f"{label} {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
-                 for label, keys in (("missing", missing), ("unexpected", unexpected),
-                                     ("mis-shaped", shapes)) if keys]  # fmt: skip
-        raise DamagedRun(f"{path} does not fit the spec's model ({'; '.join(parts)}); {_FIX}")
+    why = state_mismatch(model, state)
+    if why:
+        raise DamagedRun(f"{path} does not fit the spec's model ({why}); {_FIX}")
     model.load_state_dict(state)
 
 

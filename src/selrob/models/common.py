@@ -93,3 +93,16 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=False),
     )
+
+
+def state_mismatch(model: nn.Module, state: dict) -> str | None:
+    """How ``state`` fails to fit ``model`` (at most 5 missing, unexpected and mis-shaped keys
+    each), or None when it fits."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and getattr(state[k], "shape", None) != own[k].shape]
+    parts = [f"{label}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+             for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                 ("mis-shaped", shapes)) if keys]  # fmt: skip
+    return "; ".join(parts) or None

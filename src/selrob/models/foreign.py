@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from selrob.errors import InvalidArgument
+from selrob.models.common import state_mismatch
 
 
 def sha256_file(path: Path) -> str:
@@ -87,15 +88,9 @@ def load_state(model: nn.Module, weights: Path, key: str | None = None) -> None:
             else ""
         )
         raise InvalidArgument(f"--weights {weights} is not a state dict of tensors{hint}")
-    own = model.state_dict()
-    missing = [k for k in own if k not in obj]
-    unexpected = [k for k in obj if k not in own]
-    shapes = [k for k in own if k in obj and obj[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        parts = [f"{what}: {', '.join(ks[:5])}{' ...' if len(ks) > 5 else ''}"
-                 for what, ks in (("missing", missing), ("unexpected", unexpected),
-                                  ("mis-shaped", shapes)) if ks]  # fmt: skip
-        raise InvalidArgument(f"--weights {weights} do not fit the model ({'; '.join(parts)})")
+    why = state_mismatch(model, obj)
+    if why:
+        raise InvalidArgument(f"--weights {weights} do not fit the model ({why})")
     model.load_state_dict(obj)
 
 
