@@ -9,7 +9,7 @@ import pytest
 
 from selrob.cli import SUBCOMMANDS, build_parser, main
 
-NAMES = ["train", "where", "evaluate", "demo", "sweep", "results", "report", "check", "corrupt",
+NAMES = ["train", "where", "evaluate", "probe", "demo", "sweep", "results", "report", "check", "corrupt",
          "show-corruptions"]  # fmt: skip
 
 
