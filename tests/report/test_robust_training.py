@@ -70,6 +70,7 @@ def test_report_section_and_paper_findings_from_standard_runs_only(tmp_path: Pat
     assert sorted(df["train_mode"].unique()) == ["adversarial", "standard"]
     doc = write_report(mixed).read_text()
     assert "Robustness training and selectivity" in doc and "reproduced" in doc
+    assert 'data-figure="robust"' in doc  # selectivity vs robustness, labelled by train mode
     assert "train modes (complete runs)</td><td>adversarial, standard" in doc
     # the paper's findings ignore the adversarial runs: the same table as without them
     alone = findings_table(load_runs(plain))

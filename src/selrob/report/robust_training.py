@@ -15,6 +15,8 @@ The paper's own claims (figures, findings) are tested on the standard runs only
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from html import escape
 
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from selrob.enums import RunStatus
+from selrob.report.plotting import new_figure
 
 EXPECTED = {"corruptions": -1, "noise": -1, "adversarial": +1}  # the paper's sign vs standard
 _COLUMNS = [("selectivity", "selectivity"), ("clean_accuracy", "clean acc."),
@@ -99,6 +102,39 @@ def mode_findings(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def scatter_png(runs: pd.DataFrame) -> bytes | None:
+    """Selectivity vs robustness, one point per complete run: standard runs in grey,
+    robustness-trained runs and probes as labelled markers. None without the columns."""
+    done = runs[runs["status"] == RunStatus.COMPLETE].assign(train_mode=modes(runs))
+    ys = [(c, n) for c, n in _COLUMNS[3:5] if c in done and done[c].notna().any()]
+    if done.empty or not ys or "selectivity" not in done:
+        return None
+    fig = new_figure(5.2 * len(ys), 4.2)
+    axes = fig.subplots(1, len(ys), squeeze=False)[0]
+    for ax, (col, name) in zip(axes, ys, strict=True):
+        for k, (mode, group) in enumerate(done.groupby("train_mode", sort=True)):
+            style = {"color": "0.55", "marker": "o"} if mode == "standard" else \
+                {"color": f"C{k}", "marker": "^s*Dv"[k % 5], "s": 60}  # fmt: skip
+            ax.scatter(group["selectivity"], group[col], label=str(mode), **style)
+        ax.set(xlabel="class selectivity (evaluated)", ylabel=name)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _scatter_html(runs: pd.DataFrame) -> str:
+    png = scatter_png(runs)
+    if png is None:
+        return ""
+    data = base64.b64encode(png).decode("ascii")
+    return ('<figure id="figure-robust"><img data-figure="robust" alt="Selectivity vs '
+            f'robustness per train mode" src="data:image/png;base64,{data}"><figcaption>'
+            "Selectivity against relative robustness, one point per run: standard runs in grey, "
+            "robustness-trained runs and probed models labelled.</figcaption></figure>")  # fmt: skip
+
+
 def section_html(runs: pd.DataFrame, layers: pd.DataFrame | None) -> str:
     """The HTML section; "" when the sweep has only standard runs."""
     if set(modes(runs)) <= {"standard"}:
@@ -130,5 +166,7 @@ def section_html(runs: pd.DataFrame, layers: pd.DataFrame | None) -> str:
         "standard runs', with a 95% bootstrap CI resampling seeds within each mode; "
         "<i>reproduced</i> or <i>opposite</i> when the CI excludes 0 on that side. With a "
         "few seeds per mode this is descriptive, not a test with a controlled error rate."
-        "</p>" + (html_table(found) if not found.empty else "<p>No non-standard run.</p>")
+        "</p>"
+        + (html_table(found) if not found.empty else "<p>No non-standard run.</p>")
+        + _scatter_html(runs)
     )
