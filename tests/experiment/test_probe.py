@@ -16,7 +16,7 @@ from torch import nn
 from selrob.cli import main
 from selrob.config import EvalSpec
 from selrob.experiment.probe import measure
-from selrob.results import load_runs
+from selrob.results import load_runs, summary_table
 
 SOURCE = "experiment.test_probe:probe_net"  # this file, importable through tests/ on the path
 UNITS = "features.1,features.3"
@@ -105,6 +105,7 @@ def test_probe_equals_the_python_api_and_names_what_it_measured(
     # results and report list the probe by its model
     df = load_runs(out)
     assert df["train_mode"].tolist() == [f"probe: {SOURCE}"]
+    assert summary_table(df)["n"].tolist() == [1]  # a probe has no alpha, and is kept
     # the same command again measures nothing new
     before = (run / "metrics.json").read_text()
     assert _probe(idx_dir, out, "--weights", str(weights), "--weights-key", "state_dict") == 0

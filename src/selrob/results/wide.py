@@ -175,14 +175,18 @@ def mid_epsilon_column(df: pd.DataFrame, attack: str | None = None, norm: str | 
 
 
 def summary_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Per-alpha means over the complete runs: alpha, n (seeds), then the headline metrics."""
+    """Per-alpha means over the complete runs: alpha, n (seeds), then the headline metrics;
+    per train mode and alpha when the runs have several train modes (or probes)."""
     done = df[df["status"] == RunStatus.COMPLETE] if "status" in df else df
     cols = [c for c in ("selectivity", "clean_accuracy", "test_accuracy", "corrupted_accuracy",
                         "corruption_drop") if c in done and done[c].notna().any()]  # fmt: skip
     adv = mid_epsilon_column(done)
     if adv and done[adv].notna().any():
         cols.append(adv)
-    grouped = done.groupby("alpha", sort=True)
+    keys = ["alpha"]
+    if "train_mode" in done and done["train_mode"].nunique() > 1:
+        keys = ["train_mode", "alpha"]
+    grouped = done.groupby(keys, sort=True, dropna=False)
     out = grouped[cols].mean()
     out.insert(0, "n", grouped.size())
     return out.reset_index()
