@@ -76,6 +76,8 @@ def measure(model: nn.Module, data: ImageDataset | str | tuple[torch.Tensor, tor
     Returns the ``evaluation`` record that ``metrics.json`` stores (clean_accuracy,
     selectivity, corruptions, attacks, attack_measures, dimensionality, gradients, ...).
     ``seed`` seeds the corruption noise, attack starts and subsets as a run's seed does.
+    With (images, labels) tensors there is no dataset to take default epsilon grids from:
+    give ``spec.epsilons`` when ``spec.attacks`` is set.
     """
     spec = spec if spec is not None else EvalSpec()
     dev = resolve_device(device)
