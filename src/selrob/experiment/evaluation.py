@@ -55,16 +55,16 @@ def ensure_evaluated(
         if not todo:
             log.info("%s: already evaluated with these settings", run_dir)
             return evaluation
-        return _evaluate(run_dir, model, train_spec, spec, todo, todo_plan, evaluation, device,
-                         runtime, progress)  # fmt: skip
+        test = load_dataset(train_spec.dataset, "test", runtime.data_dir).subset(spec.limit_test)
+        ctx = Context(model, train_spec, spec, test, device, progress)
+        return run_sections(run_dir, ctx, todo, todo_plan, evaluation)
 
 
-def _evaluate(run_dir: Path, model: Any, train_spec: Any, spec: EvalSpec, todo: list[str],
-              todo_plan: dict[str, Any], evaluation: dict[str, Any], device: Any,
-              runtime: Runtime, progress: bool) -> dict[str, Any]:  # fmt: skip
-    """Run the sections ``todo`` and persist each as soon as it is done."""
-    test = load_dataset(train_spec.dataset, "test", runtime.data_dir).subset(spec.limit_test)
-    ctx = Context(model, train_spec, spec, test, device, progress)
+def run_sections(run_dir: Path, ctx: Context, todo: list[str], todo_plan: dict[str, Any],
+                 evaluation: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Run the sections ``todo`` on ``ctx`` and persist each into metrics.json (merged with what
+    is there) as soon as it is done; returns the evaluation record."""
+    spec = ctx.spec
     for section in todo:
         evaluation.update(SECTIONS.get(section).run(ctx))
         evaluation.setdefault("_done", {})[section] = todo_plan[section]

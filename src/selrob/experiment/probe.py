@@ -23,7 +23,7 @@ from selrob.data import ImageDataset, load_dataset, to_float
 from selrob.devices import resolve_device
 from selrob.enums import RunStatus
 from selrob.errors import InvalidArgument
-from selrob.experiment.evaluation import plan
+from selrob.experiment.evaluation import plan, run_sections
 from selrob.experiment.lock import RunLock
 from selrob.experiment.provenance import provenance
 from selrob.experiment.rundir import load_metrics
@@ -132,18 +132,13 @@ def probe(spec: ProbeSpec, eval_spec: EvalSpec, root: Path, runtime: Runtime = R
         if not paths.spec_file(run_dir).exists():
             write_json_atomic(paths.spec_file(run_dir), to_dict(spec))
         write_json_atomic(paths.meta_file(run_dir), provenance(dev))
-        metrics = load_metrics(run_dir)
-        evaluation = dict(metrics.get("evaluation", {}))
+        evaluation = dict(load_metrics(run_dir).get("evaluation", {}))
         done = evaluation.get("_done", {})
+        write_json_atomic(paths.metrics_file(run_dir), {"status": RunStatus.RUNNING, "probe": True,
+                                                        "epochs": [], "evaluation": evaluation})  # fmt: skip
+        todo = [name for name, params in todo_plan.items() if done.get(name) != params]
         ctx = Context(model, spec, eval_spec, test, dev, progress)
-        for name, params in todo_plan.items():
-            if done.get(name) == params:
-                continue
-            evaluation.update(SECTIONS.get(name).run(ctx))
-            evaluation.setdefault("_done", {})[name] = params
-            evaluation["spec"] = to_dict(eval_spec)
-            write_json_atomic(paths.metrics_file(run_dir), {"status": RunStatus.RUNNING,
-                              "probe": True, "epochs": [], "evaluation": evaluation})  # fmt: skip
+        evaluation = run_sections(run_dir, ctx, todo, todo_plan, evaluation)
         sel = evaluation.get("selectivity", {})
         write_json_atomic(paths.metrics_file(run_dir), {
             "status": RunStatus.COMPLETE, "reason": None, "probe": True, "epochs": [],

@@ -106,7 +106,7 @@ def _enable_token_auth_if_token_at_hand() -> None:
 
 @contextlib.contextmanager
 def _ray_session(ray: Any, address: str | None, cores: int) -> Iterator[None]:
-    """Connect to ``address`` (failing within ~25 s if it does not answer) or start a local Ray;
+    """Connect to ``address`` (failing within ~45 s if it does not answer) or start a local Ray;
     shut down on exit what this call started. A Ray already initialised by the caller is reused."""
     if ray.is_initialized():
         yield
