@@ -171,3 +171,83 @@ def test_bad_input_is_one_line_and_writes_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and match in err[0], err
     assert not out.exists() and not marker.exists()
+
+
+def _assert_close(a: object, b: object, path: str = "") -> None:
+    """Nested JSON values equal, floats to 1e-5 relative (TorchScript may fuse kernels)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _assert_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b, strict=True)):
+            _assert_close(u, v, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-7), path
+    else:
+        assert a == b, path
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_torchscript_probe_equals_the_python_api(
+    how: str, idx_dir: Path, tmp_path: Path, weights: Path
+) -> None:
+    """The same weights saved as TorchScript (scripted or traced): every metric equals the
+    Python model's, units and input gradients included (models.scripted's stand-ins)."""
+    model = probe_net()
+    model.load_state_dict(torch.load(weights, weights_only=True)["state_dict"])
+    model.eval()
+    x = torch.rand(2, 1, 28, 28)
+    scripted = torch.jit.script(model) if how == "script" else torch.jit.trace(model, x)
+    file = tmp_path / "net.ts"
+    scripted.save(str(file))
+    out = tmp_path / "probes"
+    assert main(["probe", "--torchscript", str(file), "--data-dir", str(idx_dir),
+                 "--out", str(out), "--units", UNITS, "--normalize", "0.5,0.25", "--quiet",
+                 *EVAL]) == 0  # fmt: skip
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    spec = json.loads((run / "spec.json").read_text())
+    sha = hashlib.sha256(file.read_bytes()).hexdigest()
+    assert spec["model_source"] == "torchscript" and spec["weights_sha256"] == sha
+    got = json.loads((run / "metrics.json").read_text())["evaluation"]
+    model.register_forward_pre_hook(lambda _m, a: ((a[0] - 0.5) / 0.25,))
+    want = measure(model, "fashion-mnist", EVAL_SPEC, units=UNITS, data_dir=str(idx_dir))
+    assert list(got["selectivity"]["per_layer"]) == UNITS.split(",")
+    _assert_close(_strip(got), json.loads(json.dumps(_strip(want))))
+    assert load_runs(out)["train_mode"].tolist() == [f"probe: torchscript@{sha[:8]}"]
+    # measure() takes the loaded ScriptModule itself
+    again = torch.jit.load(str(file))
+    again_ev = measure(again, "fashion-mnist", EvalSpec(limit_test=64), units=UNITS,
+                       data_dir=str(idx_dir))  # fmt: skip
+    assert again_ev["selectivity"]["per_layer"].keys() == got["selectivity"]["per_layer"].keys()
+
+
+@pytest.mark.parametrize(
+    ("case", "match"),
+    [
+        ("not torchscript", "is not a TorchScript file"),
+        ("with weights", "a TorchScript file carries its model and weights"),
+        ("missing", "no such file"),
+        ("no units", "candidates: features.1, features.3"),
+    ],
+)
+def test_bad_torchscript_input_is_one_line_and_writes_nothing(
+    case: str, match: str, idx_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    file, units, extra = tmp_path / "net.ts", UNITS, ["--normalize", "0.5,0.25"]
+    torch.jit.script(probe_net().eval()).save(str(file))
+    if case == "not torchscript":
+        torch.save(probe_net().state_dict(), file)
+    elif case == "with weights":
+        extra += ["--weights", str(file)]
+    elif case == "missing":
+        file = tmp_path / "nope.ts"
+    elif case == "no units":
+        units = "default"
+    out = tmp_path / "probes"
+    code = main(["probe", "--torchscript", str(file), "--units", units, "--data-dir",
+                 str(idx_dir), "--out", str(out), "--quiet", "--limit-test", "16", *extra])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and match in err[0], err
+    assert not out.exists()

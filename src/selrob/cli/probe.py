@@ -12,15 +12,21 @@ from selrob.config import EvalSpec
 
 def _probe(ns: argparse.Namespace) -> int:
     from selrob.config import coerce
+    from selrob.errors import InvalidArgument
     from selrob.experiment.probe import probe
-    from selrob.probe_spec import ProbeSpec
+    from selrob.probe_spec import TORCHSCRIPT, ProbeSpec
 
     rt = runtime(ns)
     normalize = coerce(ProbeSpec, "normalize", ns.normalize) if ns.normalize else ()
-    spec = ProbeSpec(model_source=ns.model, model_kwargs=ns.model_kwargs,
+    if ns.torchscript and (ns.weights or ns.weights_key or ns.model_kwargs != "{}"):
+        raise InvalidArgument("a TorchScript file carries its model and weights: drop "
+                              "--weights, --weights-key and --model-kwargs")  # fmt: skip
+    source = TORCHSCRIPT if ns.torchscript else ns.model
+    spec = ProbeSpec(model_source=source, model_kwargs=ns.model_kwargs,
                      weights_key=ns.weights_key, dataset=ns.dataset, normalize=normalize,
                      units=ns.units, seed=ns.seed)  # fmt: skip
-    weights = Path(ns.weights) if ns.weights else None
+    file = ns.torchscript or ns.weights
+    weights = Path(file) if file else None
     run_dir = probe(spec, from_args(EvalSpec, ns), Path(ns.out), rt, weights=weights,
                     progress=not rt.quiet)  # fmt: skip
     from selrob.experiment import load_metrics
@@ -39,11 +45,16 @@ def _probe(ns: argparse.Namespace) -> int:
 
 
 def _probe_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--model",
-        required=True,
         metavar="MODULE:FUNCTION",
         help="importable factory returning the nn.Module, e.g. mypkg.nets:resnet",
+    )
+    source.add_argument(
+        "--torchscript",
+        metavar="FILE",
+        help="a TorchScript file (torch.jit.script or trace, saved) holding model and weights",
     )
     p.add_argument(
         "--model-kwargs",

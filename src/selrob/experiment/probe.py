@@ -36,7 +36,8 @@ from selrob.models.foreign import (
     load_state,
     sha256_file,
 )
-from selrob.probe_spec import ProbeSpec
+from selrob.models.scripted import ScriptedModel, load_torchscript
+from selrob.probe_spec import TORCHSCRIPT, ProbeSpec
 from selrob.storage import write_json_atomic
 from selrob.units import unit_layer_names
 
@@ -80,6 +81,8 @@ def measure(model: nn.Module, data: ImageDataset | str | tuple[torch.Tensor, tor
     give ``spec.epsilons`` when ``spec.attacks`` is set.
     """
     spec = spec if spec is not None else EvalSpec()
+    if isinstance(model, torch.jit.ScriptModule):  # hooks need the stand-ins (models.scripted)
+        model = ScriptedModel(model, _script_taps(units))
     dev = resolve_device(device)
     test = _dataset(data, data_dir).subset(spec.limit_test)
     model = model.to(dev).eval()
@@ -95,15 +98,27 @@ def measure(model: nn.Module, data: ImageDataset | str | tuple[torch.Tensor, tor
     return out
 
 
+def _script_taps(units: str) -> str:
+    """The script modules to make hookable: the unit globs, or every module while the units
+    are not named yet (so the error can list candidates)."""
+    return "*" if units == "default" else units
+
+
 def build_probe_model(spec: ProbeSpec, weights: Path | None, channels: int) -> nn.Module:
     """The model of ``spec``: factory, weights (checked against the recorded SHA-256), input
     normalisation."""
-    model = from_factory(spec.model_source, spec.model_kwargs)
-    if weights is not None:
-        if spec.weights_sha256 and sha256_file(weights) != spec.weights_sha256:
-            raise InvalidArgument(f"--weights {weights} changed since it was probed "
-                                  f"(SHA-256 {spec.weights_sha256[:12]}...)")  # fmt: skip
-        load_state(model, weights, spec.weights_key)
+    flag = "--torchscript" if spec.model_source == TORCHSCRIPT else "--weights"
+    if weights is not None and spec.weights_sha256 and sha256_file(weights) != spec.weights_sha256:
+        raise InvalidArgument(f"{flag} {weights} changed since it was probed "
+                              f"(SHA-256 {spec.weights_sha256[:12]}...)")  # fmt: skip
+    if spec.model_source == TORCHSCRIPT:
+        if weights is None:
+            raise InvalidArgument("a torchscript probe needs its file: pass --torchscript FILE")
+        model: nn.Module = load_torchscript(weights, _script_taps(spec.units))
+    else:
+        model = from_factory(spec.model_source, spec.model_kwargs)
+        if weights is not None:
+            load_state(model, weights, spec.weights_key)
     if spec.normalize:
         add_normalization(model, spec.normalize, channels)
     return model.eval()
@@ -112,10 +127,13 @@ def build_probe_model(spec: ProbeSpec, weights: Path | None, channels: int) -> n
 def probe(spec: ProbeSpec, eval_spec: EvalSpec, root: Path, runtime: Runtime = Runtime(), *,
           weights: Path | None = None, progress: bool = False) -> Path:  # fmt: skip
     """Measure ``spec``'s model into ``root/<hash>`` (metrics.json as a trained run's, with
-    ``probe: true``); sections already stored with the same parameters are not redone."""
+    ``probe: true``); sections already stored with the same parameters are not redone.
+    ``weights``: the state dict file, or the TorchScript file when ``spec.model_source`` is
+    ``torchscript``."""
     if weights is not None and spec.weights_sha256 is None:
         if not Path(weights).is_file():
-            raise InvalidArgument(f"--weights {weights}: no such file")
+            flag = "--torchscript" if spec.model_source == TORCHSCRIPT else "--weights"
+            raise InvalidArgument(f"{flag} {weights}: no such file")
         spec = ProbeSpec(**{**to_dict(spec), "weights_sha256": sha256_file(weights),
                             "normalize": tuple(spec.normalize)})  # fmt: skip
     spec.validate()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,9 @@ def from_factory(source: str, kwargs_json: str = "{}") -> nn.Module:
 def load_state(model: nn.Module, weights: Path, key: str | None = None) -> None:
     """Load a state dict (or ``checkpoint[key]``) into ``model``; keys and shapes must fit."""
     try:
-        obj = torch.load(weights, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # foreign pickle protocols: refused or read, not warned
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(weights, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InvalidArgument(f"--weights {weights}: no such file") from None
     except Exception as e:  # noqa: BLE001 - a pickle with code, a truncated file, not torch
@@ -125,6 +128,11 @@ def check_output(model: nn.Module, sample: torch.Tensor, num_classes: int) -> No
         raise InvalidArgument(f"the model's output is {got}, not logits {want} for this dataset")
 
 
+def _is_relu(m: nn.Module) -> bool:
+    """A ReLU, or the stand-in of a scripted one (:mod:`selrob.models.scripted`)."""
+    return isinstance(m, nn.ReLU) or getattr(m, "original_name", None) == "ReLU"
+
+
 def candidate_units(model: nn.Module, sample: torch.Tensor, limit: int = 8) -> list[str]:
     """Names of ReLU modules (else of the top-level children) that produced a 4-d output in one
     forward pass of ``sample``: suggestions for ``--units``."""
@@ -137,7 +145,7 @@ def candidate_units(model: nn.Module, sample: torch.Tensor, limit: int = 8) -> l
 
         return hook
 
-    hooks = [m.register_forward_hook(recorder(n, isinstance(m, nn.ReLU)))
+    hooks = [m.register_forward_hook(recorder(n, _is_relu(m)))
              for n, m in model.named_modules() if n]  # fmt: skip
     try:
         with torch.no_grad():

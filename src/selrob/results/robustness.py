@@ -27,6 +27,7 @@ import pandas as pd
 
 from selrob import measures
 from selrob.enums import RunStatus
+from selrob.probe_spec import TORCHSCRIPT
 from selrob.results.runs import Run, evaluation, mean, num, records
 
 BASELINE_ALPHA = 0.0
@@ -91,8 +92,10 @@ def _errors(run: Run) -> tuple[dict[tuple[str, int], float], float]:
 
 
 def train_mode(spec: dict[str, Any]) -> str:
-    """A run's train mode ("probe: <model>" for a probed model); runs made before train modes
-    existed are standard."""
+    """A run's train mode ("probe: <model>" for a probed model, "probe: torchscript@<sha>" for
+    a TorchScript file); runs made before train modes existed are standard."""
+    if spec.get("model_source") == TORCHSCRIPT:
+        return f"probe: torchscript@{str(spec.get('weights_sha256') or '')[:8]}"
     if "model_source" in spec:
         return f"probe: {spec['model_source']}"
     return str(spec.get("train_mode") or "standard")
