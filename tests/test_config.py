@@ -51,12 +51,16 @@ def test_unknown_field() -> None:
 
 
 def test_speed_options_that_change_numerics_change_the_hash() -> None:
-    """channels_last trains with other float rounding: a different run, a different directory."""
+    """channels_last and bf16 autocast train with other float rounding: each a different run,
+    a different directory; their defaults leave the hash as it was."""
     base = TrainSpec(alpha=1.0)
     fast = TrainSpec(alpha=1.0, channels_last=True)
-    assert spec_hash(fast) != spec_hash(base)
+    bf16 = TrainSpec(alpha=1.0, train_precision="bfloat16")  # type: ignore[arg-type]
+    assert len({spec_hash(base), spec_hash(fast), spec_hash(bf16)}) == 3
     assert canonical_json(fast) == '{"alpha":1.0,"channels_last":true}'
+    assert canonical_json(bf16) == '{"alpha":1.0,"train_precision":"bfloat16"}'
     assert spec_hash(TrainSpec(alpha=1.0, channels_last=False)) == spec_hash(base)  # default
+    assert spec_hash(TrainSpec(alpha=1.0, train_precision="float32")) == spec_hash(base)  # type: ignore[arg-type]
 
 
 def test_enum_fields_take_their_values_and_reject_others() -> None:

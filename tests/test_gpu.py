@@ -72,3 +72,33 @@ def test_pgd_on_cuda_equals_the_cpu_attack() -> None:
     assert float((b.cpu() - x).abs().max()) <= 0.05 + 1e-6
     # same start and steps: only coordinates whose gradient sign flips with rounding differ
     assert float(((a - b.cpu()).abs() > 1e-4).float().mean()) < 0.1
+
+
+def test_runs_packed_on_one_gpu_equal_lone_runs(idx_dir: Path, tmp_path: Path) -> None:
+    """Two worker processes sharing the GPU train the same networks as one run at a time."""
+    from selrob.sweep import sweep_from_dict
+    from selrob.sweep.executors import run_sweep
+
+    grid = dict(dataset="fashion-mnist", model="small_cnn", epochs=2, batch_size=64, lr=0.05,
+                limit_test=64, alphas=[-1.0, 1.0], seeds=1)  # fmt: skip
+    rt = Runtime(device="cuda", data_dir=str(idx_dir), quiet=True)
+    lone = run_sweep(sweep_from_dict(grid), tmp_path / "lone", rt, jobs=1)
+    packed = run_sweep(sweep_from_dict(grid), tmp_path / "packed", rt, jobs=2)
+    assert [r.status for r in packed.runs] == ["complete", "complete"]
+    for a, b in zip(lone.runs, packed.runs, strict=True):
+        wa = torch.load(a.run_dir / "checkpoint.pt", weights_only=True)["model"]
+        wb = torch.load(b.run_dir / "checkpoint.pt", weights_only=True)["model"]
+        for k in wa:  # same device, same kernels: equal to float tolerance
+            torch.testing.assert_close(wa[k], wb[k], rtol=1e-3, atol=1e-4)
+
+
+def test_bf16_autocast_training_on_cuda(idx_dir: Path, tmp_path: Path) -> None:
+    from selrob.experiment import ensure_trained
+
+    rt = Runtime(device="cuda", data_dir=str(idx_dir), quiet=True)
+    acc = {}
+    for precision in ("float32", "bfloat16"):
+        spec = TrainSpec(model="small_cnn", epochs=2, batch_size=64, limit_test=128,
+                         train_precision=precision)  # type: ignore[arg-type]  # fmt: skip
+        acc[precision] = ensure_trained(spec, tmp_path, rt).metrics["test_accuracy"]
+    assert abs(acc["float32"] - acc["bfloat16"]) <= 0.15

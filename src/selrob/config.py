@@ -64,6 +64,11 @@ class TrainSpec:
     channels_last: bool = _f(
         False, "train in channels_last memory format (faster on CPU; other float rounding)"
     )
+    train_precision: Precision = _f(
+        Precision.FLOAT32,
+        "precision of training's forward passes: float32, or bfloat16 autocast (fast on GPUs; "
+        "loss and selectivity in float32; other float rounding)",
+    )
     train_mode: TrainMode = _f(
         TrainMode.STANDARD,
         "robustness training: standard, adversarial (PGD), noise (Gaussian) or corruptions",
@@ -93,6 +98,10 @@ class TrainSpec:
             (self.limit_train is None or self.limit_train >= 2, "limit_train must be >= 2"),
             (self.limit_test is None or self.limit_test >= 1, "limit_test must be >= 1"),
             (self.schedule in tuple(Schedule), f"schedule must be {choices(Schedule)}"),
+            (
+                self.train_precision in tuple(Precision),
+                f"train_precision must be {choices(Precision)}",
+            ),
             (all(map(math.isfinite, [self.alpha, self.lr or 1.0])), "alpha and lr must be finite"),
         ]
         for ok, msg in checks:
@@ -128,12 +137,26 @@ _MODE_OPTIONS = {"at_eps": "adversarial", "at_steps": "adversarial", "at_norm": 
 """The TrainSpec fields that belong to one train mode."""
 
 
+DRAW_BATCH = 256
+"""Batch size of the evaluation sections whose random draws are made per batch (attack starts,
+the analyses' perturbations) when ``eval_batch_size`` is not set: their numbers depend on it,
+so another value is recorded in those sections' parameters."""
+FORWARD_BATCH = {"cpu": 256, "cuda": 1024}
+"""Batch size of forward-only passes (clean, corruptions) per device type when
+``eval_batch_size`` is not set; their numbers do not depend on it (corruption noise is drawn
+per fixed block of images, :data:`selrob.analysis.corruption_robustness.NOISE_BLOCK`)."""
+
+
 @dataclass(frozen=True)
 class EvalSpec:
     """What ``selrob evaluate`` measures on a trained run."""
 
     limit_test: int | None = _f(None, "evaluate on the first N test examples only")
-    eval_batch_size: int = _f(256, "batch size for evaluation")
+    eval_batch_size: int | None = _f(
+        None,
+        "batch size of evaluation (default: forward passes 256 on CPU, 1024 on CUDA; attacks "
+        "and analyses 256, as their random draws are per batch)",
+    )
     eval_precision: Precision = _f(
         Precision.FLOAT32,
         "precision of the forward-only passes (clean, corruptions): float32 or bfloat16; "
@@ -174,7 +197,7 @@ class EvalSpec:
             raise InvalidArgument("pgd_steps and pgd_restarts must be >= 1")
         if self.attacks and self.pgd_step_size is not None and not self.pgd_step_size > 0:
             raise InvalidArgument(f"pgd_step_size must be > 0, got {self.pgd_step_size}")
-        for name in ("attack_samples", "gradient_units"):
+        for name in ("attack_samples", "gradient_units", "eval_batch_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise InvalidArgument(f"{name} must be >= 1, got {value}")

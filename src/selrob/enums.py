@@ -45,7 +45,7 @@ class TrainMode(StrEnum):
 
 
 class Precision(StrEnum):
-    """Numeric precision of forward-only evaluation passes."""
+    """Numeric precision of forward passes (evaluation's; training's when asked)."""
 
     FLOAT32 = "float32"
     BFLOAT16 = "bfloat16"  # autocast; faster where the CPU has bf16 instructions (or on GPUs)

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from selrob import paths
 from selrob.config import TrainSpec
 from selrob.data import DATASETS, ImageDataset, batches, load_dataset
-from selrob.enums import Schedule
+from selrob.enums import Precision, Schedule
 from selrob.errors import DamagedRun, InvalidArgument, RunFailed
 from selrob.models import build_model
 from selrob.models.common import accuracy, peek, state_mismatch
@@ -139,12 +139,18 @@ def _train_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, spec: Train
     n = 0
     model.train()
     layout = torch.channels_last if spec.channels_last else torch.contiguous_format
+    bf16 = spec.train_precision == Precision.BFLOAT16
     with UnitRecorder(model, spec.units) as rec:
         for x, y in batches(data, int(spec.batch_size or 1), shuffle=True,
                             augment=bool(spec.augment), generator=gen, device=device):  # fmt: skip
             x = perturb(model, x, y, perturb_gen)  # the clean batch unless robustness training
-            logits = model(x.contiguous(memory_format=layout))
-            loss, ce, si, _ = regularized_loss(logits, y, rec.acts, spec.alpha)
+            with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+                logits = model(x.contiguous(memory_format=layout))
+            if bf16:  # loss and selectivity in float32 (the unit means are small differences)
+                logits, acts = logits.float(), {k: a.float() for k, a in rec.acts.items()}
+            else:
+                acts = rec.acts
+            loss, ce, si, _ = regularized_loss(logits, y, acts, spec.alpha)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

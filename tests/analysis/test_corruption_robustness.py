@@ -6,14 +6,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers.models import MeanThreshold
 
 from selrob.analysis.corruption_robustness import (
     corruption_accuracy,
     summarize_corruptions,
 )
-from selrob.data import load_dataset
+from selrob.data import ImageDataset, load_dataset
 from selrob.perturb.corruptions import corrupt
+
+
+class PixelHash(torch.nn.Module):
+    """Predicts a class from the 4th decimal of the image sum: any pixel change moves it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = (x.double().sum((1, 2, 3)) * 1000).long() % 10
+        return torch.nn.functional.one_hot(k, 10).float()
 
 
 def test_corruption_accuracy_matches_hand_computation(idx_dir: Path) -> None:
@@ -43,6 +52,16 @@ def test_corruption_accuracy_matches_hand_computation(idx_dir: Path) -> None:
         == [r for r in recs if r["corruption"] == "gaussian_noise" and r["severity"] == 5][0]
     )
     s = summarize_corruptions(recs)
+    # the noise is drawn per fixed block of images: the batch size of the passes changes nothing
+    test = load_dataset("fashion-mnist", "train", idx_dir)
+    images, labels = test.images.repeat(2, 1, 1, 1)[:600], test.labels.repeat(2)[:600]
+    big = ImageDataset(images, labels, test.classes, test.name)  # three noise blocks
+    names = ["gaussian_noise", "spatter"]
+    by_batch = [corruption_accuracy(PixelHash(), big, names, [3], batch_size=b, seed=3)
+                for b in (100, 256, 600)]  # fmt: skip
+    assert by_batch[0] == by_batch[1] == by_batch[2]
+    # the check can fail: these predictions follow every pixel, so other noise moves them
+    assert by_batch[0][1:] != corruption_accuracy(PixelHash(), big, names, [3], seed=4)[1:]
     assert s["corruption_drop"] == pytest.approx(
         clean - np.mean([r["accuracy"] for r in recs[1:]]), abs=1e-6
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from selrob.data import augment_crop_flip, batches, load_dataset
+from selrob.data import augment_crop_flip, batches, load_dataset, rebatch
 
 
 def test_batches_are_float_unit_range_and_seeded(idx_dir: Path) -> None:
@@ -44,3 +44,16 @@ def test_augment_matches_numpy_crop_flip() -> None:
         if flip[i]:
             crop = crop[:, :, ::-1]
         np.testing.assert_array_equal(out[i].numpy(), crop)
+
+
+def test_rebatch_regroups_examples_in_order() -> None:
+    x = torch.arange(23.0).view(23, 1, 1, 1)
+    y = torch.arange(23)
+    stream = [(x[:5], y[:5]), (x[5:6], y[5:6]), (x[6:20], y[6:20]), (x[20:], y[20:])]
+    for size in (1, 4, 7, 23, 50):
+        out = list(rebatch(stream, size))
+        assert [len(b) for b, _ in out] == [size] * (23 // size) + (
+            [23 % size] if 23 % size else []
+        )
+        assert torch.equal(torch.cat([b for b, _ in out]), x)
+        assert torch.equal(torch.cat([t for _, t in out]), y)

@@ -20,10 +20,8 @@ from selrob.errors import DatasetNotFound, InvalidArgument
 from selrob.sweep import (
     sweep_from_dict,
 )
-from selrob.sweep.executors import run_sweep
-
-# A tiny sweep: small_cnn on the 512-image synthetic Fashion-MNIST, clean evaluation only.
-
+from selrob.sweep.executors import device_slots, run_sweep
+from selrob.sweep.ray import gpu_share
 
 # A tiny sweep: small_cnn on the 512-image synthetic Fashion-MNIST, clean evaluation only.
 TINY = dict(
@@ -133,6 +131,31 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(
     _assert_same_runs(reference, out)
     again = run_sweep(sweep_from_dict(TINY), out, _rt(idx_dir))
     assert [r.status for r in again.runs] == ["skipped", "skipped"]
+
+
+def test_packed_runs_equal_separate_runs(idx_dir: Path, tmp_path: Path, reference: Path) -> None:
+    """Two runs at a time in two worker processes (two slots of one device) give the same
+    weights and metrics as the same runs one after another."""
+    report = run_sweep(sweep_from_dict(TINY), tmp_path, _rt(idx_dir), jobs=2)
+    assert [r.status for r in report.runs] == ["complete", "complete"]
+    _assert_same_runs(reference, tmp_path)
+
+
+def test_device_slots_put_jobs_on_every_device() -> None:
+    assert device_slots("cpu", 3, gpus=2) == ["cpu"] * 3
+    assert device_slots("auto", 2, gpus=0) == ["cpu", "cpu"]
+    assert device_slots("auto", 2, gpus=2) == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
+    assert device_slots("cuda", 1, gpus=3) == ["cuda:0", "cuda:1", "cuda:2"]
+    assert device_slots("cuda:1", 3, gpus=2) == ["cuda:1"] * 3
+    assert device_slots("cuda", 2, gpus=0) == ["cuda", "cuda"]  # the run then says: no CUDA
+
+
+def test_ray_tasks_share_a_gpu_by_jobs() -> None:
+    assert gpu_share("cuda", 4, cuda=True) == 0.25
+    assert gpu_share("cuda:0", 1, cuda=False) == 1.0  # the cluster's nodes may have GPUs
+    assert gpu_share("auto", 2, cuda=True) == 0.5
+    assert gpu_share("auto", 2, cuda=False) == 0.0
+    assert gpu_share("cpu", 2, cuda=True) == 0.0
 
 
 def test_failed_run_does_not_stop_the_others(

@@ -100,9 +100,9 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
     add_runs_dir(p, flag=True, help="RUNS_DIR: one run directory per (alpha, seed) goes here")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="where runs execute [default: local]")  # fmt: skip
-    p.add_argument(
-        "--jobs", type=int, default=1, help="local executor: runs at a time [default: 1]"
-    )
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs at a time per device: local worker processes (JOBS per GPU on "
+                   "CUDA), or on Ray 1/JOBS of a node's cores and of a GPU per run [default: 1]")  # fmt: skip
     p.add_argument("--ray-address", default=None,
                    help="ray executor: HOST:PORT of a cluster [default: start a local Ray]")  # fmt: skip
     p.add_argument("--retries", type=int, default=2,
@@ -127,7 +127,7 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="demo",
                    help=f"{', '.join(PROFILES)} [default: demo]")  # fmt: skip
     p.add_argument("--jobs", type=int, default=None,
-                   help="runs at a time [default: 2 on a multi-core CPU, 1 on a GPU]")  # fmt: skip
+                   help="runs at a time per device [default: 2 on a multi-core CPU, 1 per GPU]")  # fmt: skip
     add_runtime(p)
 
 

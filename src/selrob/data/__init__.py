@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from selrob.data.base import ImageDataset, augment_crop_flip, batches, to_float
+from selrob.data.base import ImageDataset, augment_crop_flip, batches, rebatch, to_float
 from selrob.data.cifar import load_cifar10
 from selrob.data.corrupted import load_npy_corrupted, load_tinyimagenet_c
 from selrob.data.idx import load_idx_dataset
@@ -30,6 +30,7 @@ __all__ = [
     "augment_crop_flip",
     "batches",
     "load_dataset",
+    "rebatch",
     "to_float",
 ]
 

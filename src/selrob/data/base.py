@@ -8,7 +8,7 @@ torch with an explicit generator, so one seed fixes the data order and the augme
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -114,3 +114,29 @@ def batches(
         if augment:
             x = augment_crop_flip(x, generator)  # type: ignore[arg-type]
         yield x, ds.labels[idx].to(device, non_blocking=True)
+
+
+def rebatch(
+    stream: Iterable[tuple[torch.Tensor, torch.Tensor]], size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The ``(x, y)`` batches of ``stream`` regrouped into batches of ``size`` examples, in
+    order (the last may be smaller): draw in one block size, compute in another."""
+    xs: list[torch.Tensor] = []
+    ys: list[torch.Tensor] = []
+    held = 0
+    for x, y in stream:
+        while x.shape[0]:
+            take = min(size - held, x.shape[0])
+            xs.append(x[:take])
+            ys.append(y[:take])
+            held += take
+            x, y = x[take:], y[take:]
+            if held == size:
+                yield _joined(xs, ys)
+                xs, ys, held = [], [], 0
+    if held:
+        yield _joined(xs, ys)
+
+
+def _joined(xs: list[torch.Tensor], ys: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return (xs[0], ys[0]) if len(xs) == 1 else (torch.cat(xs), torch.cat(ys))

@@ -27,7 +27,7 @@ from selrob.analysis.corruption_robustness import (
 from selrob.analysis.dimensionality import layer_dimensionality
 from selrob.analysis.gradients import gradient_variability
 from selrob.analysis.selectivity import clean_pass
-from selrob.config import EvalSpec, TrainSpec
+from selrob.config import DRAW_BATCH, FORWARD_BATCH, EvalSpec, TrainSpec
 from selrob.data import DATASETS, ImageDataset, batches, to_float
 from selrob.enums import Precision
 from selrob.errors import InvalidArgument
@@ -53,9 +53,28 @@ class Context:
     device: torch.device
     progress: bool
 
-    def batches(self, ds: ImageDataset | None = None) -> Any:
-        return batches(self.test if ds is None else ds, self.spec.eval_batch_size,
-                       device=self.device)  # fmt: skip
+    @property
+    def forward_batch(self) -> int:
+        """Batch size of forward-only passes: asked, or the device's default."""
+        return self.spec.eval_batch_size or FORWARD_BATCH.get(self.device.type, DRAW_BATCH)
+
+    def batches(self, ds: ImageDataset | None = None, *, draws: bool = False) -> Any:
+        """Batches of ``ds`` (default: the test set); ``draws``: for a section drawing random
+        numbers per batch (:func:`draw_batch`), else of :attr:`forward_batch`."""
+        size = draw_batch(self.spec) if draws else self.forward_batch
+        return batches(self.test if ds is None else ds, size, device=self.device)
+
+
+def draw_batch(spec: EvalSpec) -> int:
+    """Batch size of the sections whose random draws are per batch (attacks, analyses)."""
+    return spec.eval_batch_size or DRAW_BATCH
+
+
+def _with_draw_batch(spec: EvalSpec, params: dict[str, Any]) -> dict[str, Any]:
+    """Add the batch size to a drawing section's parameters when it is not the default."""
+    if draw_batch(spec) != DRAW_BATCH:
+        params["batch_size"] = draw_batch(spec)
+    return params
 
 
 @dataclass(frozen=True)
@@ -72,12 +91,14 @@ class Section:
 SECTIONS: Registry[Section] = Registry("evaluation section")
 
 
-def _analysis_params(spec: EvalSpec, samples: int, **extra: Any) -> dict[str, Any]:
+def _analysis_params(spec: EvalSpec, samples: int, draws: bool = True,
+                     **extra: Any) -> dict[str, Any]:  # fmt: skip
     params = {"samples": samples, "severity": spec.analysis_severity,
               "epsilon": spec.analysis_epsilon, "norm": spec.norm,
               "corruptions": list(spec.corruptions)}  # fmt: skip
     # settings added later enter the parameters only when set, so stored sections stay valid
-    return {**params, **{k: v for k, v in extra.items() if v is not None}}
+    params.update({k: v for k, v in extra.items() if v is not None})
+    return _with_draw_batch(spec, params) if draws else params
 
 
 def _attack_params(spec: EvalSpec) -> dict[str, Any]:
@@ -87,7 +108,7 @@ def _attack_params(spec: EvalSpec) -> dict[str, Any]:
               "restarts": spec.pgd_restarts, "limit_test": spec.limit_test}  # fmt: skip
     if spec.attack_samples is not None:
         params["samples"] = spec.attack_samples
-    return params
+    return _with_draw_batch(spec, params)
 
 
 def epsilons_for(spec: EvalSpec, dataset: str) -> list[float]:
@@ -132,12 +153,12 @@ def _corruptions(ctx: Context) -> dict[str, Any]:
         recs = [{"corruption": "clean", "severity": 0, "accuracy": clean, "n": n}]
         recs += published_corruption_accuracy(
             ctx.model, lambda c, s: load_c(root, c, s, classes), names, spec.severities,
-            limit=spec.limit_test, batch_size=spec.eval_batch_size, device=ctx.device,
+            limit=spec.limit_test, batch_size=ctx.forward_batch, device=ctx.device,
             progress=ctx.progress, autocast=_autocast(spec),
         )  # fmt: skip
     else:
         recs = corruption_accuracy(ctx.model, ctx.test, names, spec.severities,
-                                   batch_size=spec.eval_batch_size, seed=ts.seed,
+                                   batch_size=ctx.forward_batch, seed=ts.seed,
                                    device=ctx.device, progress=ctx.progress,
                                    autocast=_autocast(spec))  # fmt: skip
     return {"corruptions": [r for r in recs if r["corruption"] != "clean"],
@@ -152,7 +173,7 @@ def _attacks(ctx: Context) -> dict[str, Any]:
     for name in spec.attacks:  # each attack starts from the same seeded generator
         gen = torch.Generator().manual_seed(seeds.attack_seed(ts.seed))
         records += adversarial_accuracy(
-            ctx.model, ctx.batches(sample), name, eps, norm=spec.norm, steps=spec.pgd_steps,
+            ctx.model, ctx.batches(sample, draws=True), name, eps, norm=spec.norm, steps=spec.pgd_steps,
             step_size=spec.pgd_step_size, restarts=spec.pgd_restarts, generator=gen,
             device=ctx.device, progress=ctx.progress,
         )  # fmt: skip
@@ -179,7 +200,7 @@ def _dimensionality(ctx: Context) -> dict[str, Any]:
     # beyond, so networks are compared at the same budget (docs/method.md)
     exact = len(sample) <= EXACT_PCA_SAMPLES
     records = layer_dimensionality(
-        ctx.model, ctx.batches(sample), perturbations, units=ts.units,
+        ctx.model, ctx.batches(sample, draws=True), perturbations, units=ts.units,
         max_features=None if exact else PCA_FEATURE_BUDGET,
         generator=torch.Generator().manual_seed(seeds.feature_subset_seed(ts.seed)),
         progress=ctx.progress,
@@ -218,7 +239,8 @@ SECTIONS.register("dimensionality")(Section(
 ))  # fmt: skip
 SECTIONS.register("gradients")(Section(
     asked=lambda spec: "gradients" in spec.analyses,
-    params=lambda spec: _analysis_params(spec, spec.gradient_samples, units=spec.gradient_units),
+    params=lambda spec: _analysis_params(spec, spec.gradient_samples, draws=False,
+                                         units=spec.gradient_units),
     run=_gradients, analysis=True,
 ))  # fmt: skip
 

@@ -10,11 +10,18 @@ fail every run alike (missing dataset, unwritable output) stop the sweep.
 Executors: ``local`` runs one run at a time in this process (each using every core), or
 ``jobs`` at a time in spawned worker processes (cores split between them); ``ray`` sends each
 run to a Ray task (:mod:`selrob.sweep.ray`: a local Ray, or an existing cluster).
+
+Packing on GPUs: ``jobs`` counts runs at a time *per device*. Each worker process is bound to
+one device slot (:func:`device_slots`), so ``--jobs 4`` on a machine with two GPUs keeps four
+runs on each; on Ray each task asks for ``1 / jobs`` of a GPU. Packing several processes on a
+device leaves every run's numbers as they are (each process runs the same code as a lone run);
+``tests/sweep/test_executors.py`` checks packed runs equal separate ones, weight for weight.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -84,10 +91,25 @@ class SweepReport:
         return not self.failed and not self.damaged
 
 
+def device_slots(device: str, jobs: int, gpus: int | None = None) -> list[str]:
+    """The device of each worker process: ``jobs`` per device.
+
+    ``device`` is the runtime's choice (auto, cpu, cuda, cuda:N); ``gpus`` the visible CUDA
+    devices (default: counted). 'auto' or 'cuda' with several GPUs spreads the workers over all
+    of them, ``cuda:N`` keeps them on GPU N; on a CPU every slot is the CPU. E.g.
+    ``device_slots("cuda", 2, gpus=2) == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]`` (runs go
+    to whichever worker is free, so the order only spreads the first ones).
+    """
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    if device in ("auto", "cuda") and gpus > 0:
+        return [f"cuda:{g}" for _ in range(jobs) for g in range(gpus)]
+    return ["cpu" if device == "auto" else device] * jobs  # no GPU: 'cuda' fails in the run
+
+
 def default_jobs(runtime: Runtime) -> int:
     """Runs at a time when none is asked: two on a multi-core CPU (one thread each gives more
-    throughput for these small models than one run on two threads; ``benchmarks/``), one on
-    a GPU."""
+    throughput for these small models than one run on two threads; ``benchmarks/``), one per
+    GPU (packing more is ``--jobs N``; not yet measured on a GPU, see docs/performance.md)."""
     if resolve_device(runtime.device).type != "cpu":
         return 1
     return 2 if cpu_cores() >= 2 else 1
@@ -109,8 +131,9 @@ def run_sweep(
     """Train and evaluate every run of ``sweep`` under ``out``; ``on_event`` sees each finished run.
 
     Settings are checked for every run before anything is written; ``out/sweep.json`` keeps a
-    copy of the definition. ``jobs`` runs that many at a time (local: worker processes; ray:
-    each task asks for ``cores // jobs`` CPUs, or ``runtime.threads`` when set). A run whose
+    copy of the definition. ``jobs`` runs that many at a time per device (local: worker
+    processes, see :func:`device_slots`; ray: each task asks for ``cores // jobs`` CPUs, or
+    ``runtime.threads`` when set, and ``1 / jobs`` of a GPU on CUDA). A run whose
     directory is damaged is reported (status ``damaged``) and the others go on; ``rerun``
     moves damaged and failed runs aside and trains them again. Runs another live process
     holds (a second sweep on the same RUNS_DIR) are waited for and then re-checked, so no run
@@ -135,8 +158,9 @@ def run_sweep(
         raise OutputNotWritable(
             f"cannot write to {out} ({e.strerror}); pass --out a writable directory"
         ) from None
+    slots = device_slots(runtime.device, jobs) if executor == "local" else [runtime.device]
     threads = runtime.threads or (
-        max(1, cpu_cores() // jobs) if jobs > 1 or executor == "ray" else None
+        max(1, cpu_cores() // len(slots)) if len(slots) > 1 or executor == "ray" else None
     )
     records: list[RunRecord | None] = [None] * len(specs)
     bar = tqdm(total=len(specs), desc=sweep.name, unit="run", disable=not progress)
@@ -163,11 +187,11 @@ def run_sweep(
         chosen = [args[i] for i in todo]
         remap = lambda k, result: done(todo[k], result)  # noqa: E731 - back to sweep indices
         if executor == "ray":
-            run_ray(ray, chosen, remap, ray_address, threads or 1, runtime.device, retries)
-        elif jobs == 1:
+            run_ray(ray, chosen, remap, ray_address, threads or 1, runtime.device, retries, jobs)
+        elif len(slots) == 1:
             _run_inline(chosen, remap, progress)
         else:
-            _run_pool(chosen, remap, jobs)
+            _run_pool(chosen, remap, slots)
 
     try:
         execute(list(range(len(specs))))
@@ -222,16 +246,23 @@ def _run_inline(
         torch.set_num_threads(before)
 
 
-def _run_pool(args: list[Args], done: Callable[[int, dict[str, Any]], None], jobs: int) -> None:
-    """``jobs`` runs at a time in spawned processes that die with this one."""
+def _run_pool(
+    args: list[Args], done: Callable[[int, dict[str, Any]], None], slots: list[str]
+) -> None:
+    """One run per slot at a time, in spawned processes (each bound to its slot's device) that
+    die with this one."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
+    free = ctx.SimpleQueue()  # each new worker takes one device slot at start-up
+    for slot in slots:
+        free.put(slot)
     pool = ProcessPoolExecutor(
-        max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
-    )
+        max_workers=len(slots), mp_context=ctx, initializer=_worker_init,
+        initargs=(os.getpid(), free),
+    )  # fmt: skip
     try:
-        pending = {pool.submit(run_one, *a): i for i, a in enumerate(args)}
+        pending = {pool.submit(_run_in_slot, *a): i for i, a in enumerate(args)}
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -250,9 +281,25 @@ _POOL_HINT = (
 )
 
 
-def _worker_init(parent: int) -> None:
-    """Make a worker exit when the sweep process dies (even by SIGKILL), so a restarted sweep
-    does not find its runs locked by orphans: PR_SET_PDEATHSIG on Linux, else a watcher thread."""
+_SLOT: str | None = None
+"""The device this worker process runs on (set once by :func:`_worker_init`)."""
+
+
+def _run_in_slot(spec: TrainSpec, eval_spec: EvalSpec, out: str, runtime: Runtime,
+                 *rest: Any) -> dict[str, Any]:  # fmt: skip
+    """:func:`run_one` on this worker's device slot."""
+    if _SLOT is not None:
+        runtime = dataclasses.replace(runtime, device=_SLOT)
+    return run_one(spec, eval_spec, out, runtime, *rest)
+
+
+def _worker_init(parent: int, free: Any = None) -> None:
+    """Take a device slot, and make this worker exit when the sweep process dies (even by
+    SIGKILL), so a restarted sweep does not find its runs locked by orphans: PR_SET_PDEATHSIG
+    on Linux, else a watcher thread."""
+    global _SLOT
+    if free is not None:
+        _SLOT = free.get()
     with contextlib.suppress(Exception):
         import ctypes
         import signal

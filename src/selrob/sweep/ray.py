@@ -44,20 +44,22 @@ def run_ray(
     cpus: int,
     device: str,
     retries: int = 2,
+    jobs: int = 1,
 ) -> None:
-    """One Ray task per run (``cpus`` CPUs each, and one GPU when ``device`` means CUDA).
+    """One Ray task per run (``cpus`` CPUs each, and ``1 / jobs`` of a GPU when ``device``
+    means CUDA, so ``jobs`` runs share each GPU).
 
     A task whose worker dies (killed, out of memory, a node lost) is retried up to ``retries``
     times by Ray; the retry resumes the run from its last checkpoint (the dead worker's run
     lock is stale and is taken over). A run that still fails is reported with Ray's reason.
     """
-    gpus = 1 if device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()) else 0
+    gpus = gpu_share(device, jobs, torch.cuda.is_available())
     with _ray_session(ray, address, cpu_cores()):
         have = ray.cluster_resources()
         if have.get("CPU", 0) < cpus or have.get("GPU", 0) < gpus:
             raise ExecutorUnavailable(
                 f"the Ray cluster has {have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs but a run asks for "
-                f"{cpus} CPUs and {gpus} GPU; lower --threads / raise --jobs, or use --device cpu"
+                f"{cpus} CPUs and {gpus:g} GPU; lower --threads / raise --jobs, or use --device cpu"
             )
         task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=retries)(run_one)
         pending = {task.remote(*a): i for i, a in enumerate(args)}
@@ -74,6 +76,13 @@ def run_ray(
             for ref in pending:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
+
+
+def gpu_share(device: str, jobs: int, cuda: bool) -> float:
+    """The GPU fraction one Ray task asks for: ``1 / jobs`` when runs go to CUDA (``device``
+    names it, or is 'auto' where this driver sees CUDA), else 0."""
+    on_gpu = device.startswith("cuda") or (device == "auto" and cuda)
+    return 1.0 / jobs if on_gpu else 0.0
 
 
 def import_ray(address: str | None = None) -> Any:
