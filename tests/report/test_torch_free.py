@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "selrob"
 TORCH_FREE = [*sorted((SRC / "results").glob("*.py")), *sorted((SRC / "report").glob("*.py"))]
 
 
-ALLOWED_SELROB = {"selrob", "selrob.errors", "selrob.storage", "selrob.enums", "selrob.measures", "selrob.paths", "selrob.config", "selrob.results",
+ALLOWED_SELROB = {"selrob", "selrob.errors", "selrob.storage", "selrob.enums", "selrob.measures", "selrob.paths", "selrob.config", "selrob.probe_spec", "selrob.results",
                   "selrob.report.stats"}  # fmt: skip
 
 
