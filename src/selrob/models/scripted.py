@@ -16,6 +16,8 @@ TorchScript compiles methods per module *type*, so every instance of a tapped ty
 output (and is cleared); only the asked names reach their stand-ins. No library does this
 (the TorchScript docs offer hooks only when added before scripting), hence our own.
 A TorchScript file is a program: load only files you trust (it is not unpickled as Python).
+A file frozen with ``torch.jit.freeze`` has its submodules inlined: it has no unit modules to
+name, and ``--units`` then matches nothing.
 """
 
 from __future__ import annotations
