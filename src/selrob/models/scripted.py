@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +163,3 @@ def _tap(sub: torch.jit.ScriptModule) -> Any:
         node.s_("name", TAP)
         node.insertBefore(ret)
     return kind
-
-
-def script_names(model: ScriptedModel) -> Iterable[str]:
-    """The script's module names (those unit globs are matched against)."""
-    return [n for n, _ in model.script.named_modules() if n]
