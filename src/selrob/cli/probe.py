@@ -18,9 +18,8 @@ def _probe(ns: argparse.Namespace) -> int:
 
     rt = runtime(ns)
     normalize = coerce(ProbeSpec, "normalize", ns.normalize) if ns.normalize else ()
-    if ns.torchscript and (ns.weights or ns.weights_key or ns.model_kwargs != "{}"):
-        raise InvalidArgument("a TorchScript file carries its model and weights: drop "
-                              "--weights, --weights-key and --model-kwargs")  # fmt: skip
+    if ns.torchscript and ns.weights:  # the spec refuses --weights-key and --model-kwargs
+        raise InvalidArgument("a TorchScript file carries its model and weights: drop --weights")
     source = TORCHSCRIPT if ns.torchscript else ns.model
     spec = ProbeSpec(model_source=source, model_kwargs=ns.model_kwargs,
                      weights_key=ns.weights_key, dataset=ns.dataset, normalize=normalize,

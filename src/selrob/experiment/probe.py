@@ -104,12 +104,16 @@ def _script_taps(units: str) -> str:
     return "*" if units == "default" else units
 
 
+def _file_flag(spec: ProbeSpec) -> str:
+    """The option that named the probe's file, for messages about it."""
+    return "--torchscript" if spec.model_source == TORCHSCRIPT else "--weights"
+
+
 def build_probe_model(spec: ProbeSpec, weights: Path | None, channels: int) -> nn.Module:
     """The model of ``spec``: factory, weights (checked against the recorded SHA-256), input
     normalisation."""
-    flag = "--torchscript" if spec.model_source == TORCHSCRIPT else "--weights"
     if weights is not None and spec.weights_sha256 and sha256_file(weights) != spec.weights_sha256:
-        raise InvalidArgument(f"{flag} {weights} changed since it was probed "
+        raise InvalidArgument(f"{_file_flag(spec)} {weights} changed since it was probed "
                               f"(SHA-256 {spec.weights_sha256[:12]}...)")  # fmt: skip
     if spec.model_source == TORCHSCRIPT:
         if weights is None:
@@ -132,8 +136,7 @@ def probe(spec: ProbeSpec, eval_spec: EvalSpec, root: Path, runtime: Runtime = R
     ``torchscript``."""
     if weights is not None and spec.weights_sha256 is None:
         if not Path(weights).is_file():
-            flag = "--torchscript" if spec.model_source == TORCHSCRIPT else "--weights"
-            raise InvalidArgument(f"{flag} {weights}: no such file")
+            raise InvalidArgument(f"{_file_flag(spec)} {weights}: no such file")
         spec = ProbeSpec(**{**to_dict(spec), "weights_sha256": sha256_file(weights),
                             "normalize": tuple(spec.normalize)})  # fmt: skip
     spec.validate()

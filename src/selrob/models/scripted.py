@@ -77,12 +77,12 @@ class ScriptedModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Any:
         out = self.script(x)
-        subs, stand_ins = dict(self.script.named_modules()), dict(self.named_modules())
         for name in self._stores:
-            value = getattr(subs[name], TAP)
-            setattr(subs[name], TAP, torch.empty(0))  # keep no activation beyond this forward
+            sub = _script_submodule(self.script, name)
+            value = getattr(sub, TAP)
+            setattr(sub, TAP, torch.empty(0))  # keep no activation beyond this forward
             if name in self._asked and value.numel():
-                stand_ins[name](value)  # fires the stand-in's forward hooks with the output
+                self.get_submodule(name)(value)  # fires the stand-in's hooks with the output
         return out
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ScriptedModel:
@@ -130,6 +130,13 @@ def load_torchscript(path: Path, units: str = "*") -> ScriptedModel:
     if not isinstance(script, torch.jit.ScriptModule):
         raise InvalidArgument(f"--torchscript {path} holds no TorchScript module")
     return ScriptedModel(script, units)
+
+
+def _script_submodule(script: torch.jit.ScriptModule, name: str) -> Any:
+    """The submodule at dotted ``name`` (ScriptModules refuse ``get_submodule``)."""
+    for part in name.split("."):
+        script = getattr(script, part)
+    return script
 
 
 def _attach(root: nn.Module, name: str, module: nn.Module) -> None:
