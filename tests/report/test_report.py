@@ -63,6 +63,23 @@ def test_findings_reproduced_on_paper_like_runs(loaded) -> None:
     assert (table["p_adj"] >= table["p"]).all()  # Holm never lowers a p-value
 
 
+def test_findings_are_kept_by_content_never_stale(loaded) -> None:
+    from selrob.report import claims
+
+    runs = loaded[0]
+    first = claims.all_findings(runs)
+    assert claims.all_findings(runs.copy()) == first  # an equal table: the kept findings
+    assert claims._compute_findings(runs) == first  # and they equal a fresh computation
+    edited = runs.copy()
+    col = "corrupted_accuracy_relative"
+    edited[col] = edited[col].to_numpy()[::-1]  # reverse the corruption trend
+    changed = {f.measure: f for f in claims.all_findings(edited)}
+    before = {f.measure: f for f in first}
+    name = "relative corrupted accuracy (mean corrupted / clean)"
+    assert changed[name].value != before[name].value
+    assert claims.all_findings(runs) == first  # the original table still gets its own
+
+
 def test_findings_flip_when_trends_are_reversed(tmp_path: Path) -> None:
     write_fake_runs(tmp_path, reverse=True)
     table = report.findings_table(results.load_runs(tmp_path)).set_index("measure")

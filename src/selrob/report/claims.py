@@ -19,6 +19,7 @@ a :class:`Finding` over the complete runs:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -216,8 +217,32 @@ def _measured(df: pd.DataFrame, key: str) -> bool:
     return any(has(df, c) for c in df.columns if c.startswith(NEEDS[key]))
 
 
+_MEMO: dict[str, list[Finding]] = {}  # findings of the last few runs tables, by content
+_MEMO_SIZE = 4
+
+
+def _content_key(df: pd.DataFrame) -> str:
+    """A digest of every column name, dtype and value of ``df`` (cells may hold lists)."""
+    text = df.to_csv(index=True) + "|" + ",".join(str(t) for t in df.dtypes)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def all_findings(df: pd.DataFrame) -> list[Finding]:
-    """Every claim's tests in order (setup checks, then claims 1-4), Holm-adjusted per role."""
+    """Every claim's tests in order (setup checks, then claims 1-4), Holm-adjusted per role.
+
+    A report asks for the same table's findings once per figure caption and table (nine times),
+    and the bootstrap CIs make each computation take seconds, so the findings of a table are
+    kept by its content: a changed table is computed afresh.
+    """
+    key = _content_key(df)
+    if key not in _MEMO:
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.pop(next(iter(_MEMO)))  # the oldest entry
+        _MEMO[key] = _compute_findings(df)
+    return list(_MEMO[key])  # Findings are frozen; the list is the caller's
+
+
+def _compute_findings(df: pd.DataFrame) -> list[Finding]:
     rows = [f for key in FINDERS if _measured(df, key) for f in FINDERS[key](df)]
     for role in ROLES:
         idx = [i for i, f in enumerate(rows) if f.role == role]
