@@ -25,7 +25,8 @@ def main() -> int:
     if sys.dont_write_bytecode:
         print("compile_imports: bytecode writing is off; run with PYTHONDONTWRITEBYTECODE=")
         return 2
-    names = [m.name for m in pkgutil.walk_packages(selrob.__path__, "selrob.")] + list(LAZY)
+    modules = pkgutil.walk_packages(selrob.__path__, "selrob.")
+    names = [m.name for m in modules if not m.name.endswith("__main__")] + list(LAZY)  # not the CLI
     skipped = []
     for name in names:
         try:
