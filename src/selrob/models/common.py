@@ -87,11 +87,12 @@ class Normalize(nn.Module):
 
 
 def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    """3x3 conv -> BatchNorm -> ReLU (the CIFAR-ResNet stem)."""
+    """3x3 conv -> BatchNorm -> ReLU (the CIFAR-ResNet stem); the ReLU overwrites the BN
+    output, which BN's backward does not read."""
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
         nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=False),
+        nn.ReLU(inplace=True),
     )
 
 
