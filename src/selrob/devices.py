@@ -1,9 +1,11 @@
-"""Where computation runs: the ``--device`` choice resolved to a ``torch.device``, and the CPU
-cores this process may use."""
+"""Where computation runs: the ``--device`` choice resolved to a ``torch.device``, the CPU
+cores this process may use, and how its C allocator treats freed memory."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 
 import torch
 
@@ -30,3 +32,37 @@ def cpu_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers (malloc.h)
+MMAP_THRESHOLD = 32 << 20  # bytes: glibc's largest; bigger blocks are still mapped per request
+TRIM_THRESHOLD = 1 << 30  # bytes of free heap top kept before any is handed back to the OS
+_KEPT: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's allocator to reuse freed blocks of up to 32 MiB instead of handing them
+    back to the kernel; True when it took effect (glibc), False elsewhere (a no-op).
+
+    Why: every training step and forward pass frees and re-allocates activation-sized buffers
+    (a few MiB for the demo network). With glibc's defaults a freed block of that size is
+    unmapped or trimmed away, so its successor page-faults in afresh: about 2,000 minor faults
+    per training step of the demo network, and a 3-7% slower epoch (docs/performance.md).
+    Allocation only: every number computed is the same; the process keeps its peak heap.
+    Called by selrob's own processes (the CLI, sweep workers), not by the library API, which
+    leaves the host program's allocator alone. Idempotent.
+    """
+    global _KEPT
+    if _KEPT is None:
+        _KEPT = False
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(None)
+                if not hasattr(libc, "gnu_get_libc_version"):  # not glibc: other mallopt numbers
+                    return False
+                _KEPT = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+                    libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+                )
+            except (OSError, AttributeError):  # no C library to load, or no mallopt in it
+                _KEPT = False
+    return _KEPT

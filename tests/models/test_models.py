@@ -62,3 +62,46 @@ def test_eval_mode_restores_every_flag_also_on_error() -> None:
     assert [m.training for m in net.modules()] == before
     assert model_device(net) == torch.device("cpu")
     assert model_device(torch.nn.ReLU()) == torch.device("cpu")
+
+
+def _block_by_hand(block: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A residual block's output from its weights with out-of-place functional ops only."""
+    F = torch.nn.functional
+
+    def bn(m: torch.nn.BatchNorm2d, t: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(t, m.running_mean.clone(), m.running_var.clone(), m.weight, m.bias,
+                            training=True, momentum=0.0, eps=m.eps)  # fmt: skip
+
+    out = F.relu(bn(block.bn1, F.conv2d(x, block.conv1.weight, None, block.conv1.stride, 1)))
+    out = bn(block.bn2, F.conv2d(out, block.conv2.weight, None, 1, 1))
+    if isinstance(block.shortcut, torch.nn.Identity):
+        short = x
+    else:
+        conv, norm = block.shortcut
+        short = bn(norm, F.conv2d(x, conv.weight, None, conv.stride))
+    return F.relu(out + short)
+
+
+@pytest.mark.parametrize("cin,cout,stride", [(8, 8, 1), (8, 16, 2)])
+def test_in_place_block_equals_out_of_place_ops_and_keeps_its_input(cin, cout, stride) -> None:
+    """The block's ReLUs and residual sum work in place: the same output and gradients as
+    out-of-place ops, bit for bit, and the input (the previous block's units) is untouched."""
+    from selrob.models.resnet import BasicBlock
+
+    torch.manual_seed(0)
+    block = BasicBlock(cin, cout, stride).train()
+    for m in block.modules():  # non-trivial affine BN parameters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(m.bias, -0.5, 0.5)
+    x = torch.randn(4, cin, 10, 10, requires_grad=True)
+    x_before = x.detach().clone()
+    got = block(x)
+    assert torch.equal(x.detach(), x_before)  # the Identity shortcut's tensor is not written
+    want = _block_by_hand(block, x)
+    assert torch.equal(got, want)
+    g = torch.randn_like(got)
+    grads_got = torch.autograd.grad(got, [x, *block.parameters()], g)
+    grads_want = torch.autograd.grad(want, [x, *block.parameters()], g)
+    for a, b in zip(grads_got, grads_want, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)

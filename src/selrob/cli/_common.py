@@ -21,8 +21,12 @@ class Subcommand:
 
 
 def runtime(ns: argparse.Namespace) -> Runtime:
-    """The ``Runtime`` of the parsed flags; applies ``--threads`` to torch when given."""
+    """The ``Runtime`` of the parsed flags; applies ``--threads`` to torch when given, and keeps
+    freed memory for reuse (:func:`selrob.devices.keep_freed_memory`: a CLI process is ours)."""
     rt = from_args(Runtime, ns)
+    from selrob.devices import keep_freed_memory
+
+    keep_freed_memory()
     if rt.threads:
         import torch
 

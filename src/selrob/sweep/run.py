@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from selrob.config import EvalSpec, Runtime, TrainSpec
+from selrob.devices import keep_freed_memory
 from selrob.enums import RunStatus
 from selrob.errors import (
     DamagedRun,
@@ -53,6 +54,7 @@ def run_one(
     process holds the run (the executor comes back to it), ``failed`` for any other error.
     """
     t0 = time.perf_counter()
+    keep_freed_memory()  # this is a selrob worker (or the CLI): reuse freed activation memory
     if threads:
         torch.set_num_threads(threads)
     try:
