@@ -49,8 +49,9 @@ def keep_freed_memory() -> bool:
     unmapped or trimmed away, so its successor page-faults in afresh: about 2,000 minor faults
     per training step of the demo network, and a 3-7% slower epoch (docs/performance.md).
     Allocation only: every number computed is the same; the process keeps its peak heap.
-    Called by selrob's own processes (the CLI, sweep workers), not by the library API, which
-    leaves the host program's allocator alone. Idempotent.
+    Called where selrob runs the process: each CLI command and each sweep run
+    (:func:`selrob.sweep.run.run_one`, in its worker); ``selrob.measure`` and the other
+    library calls leave the host program's allocator alone. Idempotent.
     """
     global _KEPT
     if _KEPT is None:
