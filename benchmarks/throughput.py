@@ -32,7 +32,7 @@ import torch
 
 from selrob.config import EvalSpec
 from selrob.data import ImageDataset
-from selrob.devices import cpu_cores, resolve_device
+from selrob.devices import cpu_cores, keep_freed_memory, resolve_device
 from selrob.experiment.evaluation import plan
 from selrob.experiment.sections import SECTIONS, Context
 from selrob.models import build_model
@@ -144,6 +144,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--n", type=int, default=128, help="images per section measurement")
     a = p.parse_args()
+    keep_freed_memory()  # as in every sweep run's process
     device = resolve_device(a.device)
     jobs = a.jobs or (cpu_cores() if device.type == "cpu" else 1)
     if device.type == "cpu":
