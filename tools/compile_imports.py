@@ -18,7 +18,7 @@ import selrob
 
 # modules pulled in lazily (inside functions) by the demo's sweep, results table and report
 LAZY = ("matplotlib.pyplot", "matplotlib.backends.backend_agg", "pyarrow.parquet",
-        "scipy.stats", "tqdm.auto", "torch.profiler")  # fmt: skip
+        "scipy.stats")  # fmt: skip
 
 
 def main() -> int:

@@ -55,15 +55,19 @@ def keep_freed_memory() -> bool:
     """
     global _KEPT
     if _KEPT is None:
-        _KEPT = False
-        if sys.platform.startswith("linux"):
-            try:
-                libc = ctypes.CDLL(None)
-                if not hasattr(libc, "gnu_get_libc_version"):  # not glibc: other mallopt numbers
-                    return False
-                _KEPT = bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-                    libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-                )
-            except (OSError, AttributeError):  # no C library to load, or no mallopt in it
-                _KEPT = False
+        _KEPT = _set_glibc_thresholds()
     return _KEPT
+
+
+def _set_glibc_thresholds() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:  # no C library to load
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # not glibc: other mallopt numbers, if any
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    )

@@ -15,7 +15,6 @@ import logging
 import math
 import pickle
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from selrob.data import DATASETS, ImageDataset, batches, load_dataset
 from selrob.enums import Precision, Schedule
 from selrob.errors import DamagedRun, InvalidArgument, RunFailed
 from selrob.models import build_model
-from selrob.models.common import accuracy, peek, state_mismatch
+from selrob.models.common import accuracy, load_tensors, peek, state_mismatch
 from selrob.models.fold import frozen_for
 from selrob.robust import BatchPerturbation
 from selrob.seeds import epoch_seed, init_seed, train_perturbation_seed
@@ -98,9 +97,7 @@ def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
     if not path.is_file():
         raise DamagedRun(f"{path} is missing; {_FIX}")
     try:
-        with warnings.catch_warnings():  # foreign pickle protocols: refused or read, not warned
-            warnings.simplefilter("ignore", UserWarning)
-            ckpt = torch.load(path, map_location=device, weights_only=True)
+        ckpt = load_tensors(path, device)
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DamagedRun(f"{path}: refused to load ({first[:120]}); {_FIX}") from None

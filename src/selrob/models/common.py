@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -107,3 +110,12 @@ def state_mismatch(model: nn.Module, state: dict) -> str | None:
              for label, keys in (("missing", missing), ("unexpected", unexpected),
                                  ("mis-shaped", shapes)) if keys]  # fmt: skip
     return "; ".join(parts) or None
+
+
+def load_tensors(path: Path | str, map_location: torch.device | str = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: a file that asks to run code is refused, never
+    executed. The UserWarnings torch prints for foreign pickle protocols are silenced (such a
+    file is refused or read either way); errors propagate for the caller to name."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.load(path, map_location=map_location, weights_only=True)

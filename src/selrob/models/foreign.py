@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 from selrob.errors import InvalidArgument
-from selrob.models.common import state_mismatch
+from selrob.models.common import load_tensors, state_mismatch
 
 
 def sha256_file(path: Path) -> str:
@@ -69,9 +68,7 @@ def from_factory(source: str, kwargs_json: str = "{}") -> nn.Module:
 def load_state(model: nn.Module, weights: Path, key: str | None = None) -> None:
     """Load a state dict (or ``checkpoint[key]``) into ``model``; keys and shapes must fit."""
     try:
-        with warnings.catch_warnings():  # foreign pickle protocols: refused or read, not warned
-            warnings.simplefilter("ignore", UserWarning)
-            obj = torch.load(weights, map_location="cpu", weights_only=True)
+        obj = load_tensors(weights)
     except FileNotFoundError:
         raise InvalidArgument(f"--weights {weights}: no such file") from None
     except Exception as e:  # noqa: BLE001 - a pickle with code, a truncated file, not torch
