@@ -114,6 +114,28 @@ def test_two_concurrent_sweeps_never_run_a_run_twice(idx_dir: Path, tmp_path: Pa
     assert a.drop(columns=drop).astype(str).equals(b.drop(columns=drop).astype(str))
 
 
+def test_a_run_another_sweep_finished_after_the_first_look_counts_as_skipped(
+    idx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race CI met: sweep A looks (run not done), sweep B trains and evaluates it, then A
+    takes the lock and finds nothing to do; A must say ``skipped``, not ``complete``."""
+    import selrob.sweep.run as sweep_run
+    from selrob.config import EvalSpec
+    from selrob.enums import RunStatus
+
+    rt = Runtime(device="cpu", data_dir=str(idx_dir), quiet=True)
+    spec, ev = TrainSpec(**SPEC), EvalSpec(limit_test=64, attacks=("fgsm",))
+    assert sweep_run.run_one(spec, ev, str(tmp_path), rt, 1)["status"] == RunStatus.COMPLETE
+    monkeypatch.setattr(sweep_run, "load_metrics", lambda run_dir: {})  # A's stale first look
+    assert sweep_run.run_one(spec, ev, str(tmp_path), rt, 1)["status"] == RunStatus.SKIPPED
+    run_dir = sweep_run.run_dir_for(spec, tmp_path)[1]
+    evaluated = json.loads((run_dir / "metrics.json").read_text())["evaluation"]
+    (run_dir / "metrics.json").write_text(json.dumps(  # an evaluation section still missing
+        {**json.loads((run_dir / "metrics.json").read_text()),
+         "evaluation": {**evaluated, "_done": {}}}))  # fmt: skip
+    assert sweep_run.run_one(spec, ev, str(tmp_path), rt, 1)["status"] == RunStatus.COMPLETE
+
+
 class _Evil:
     def __init__(self, target: Path) -> None:
         self.target = str(target)

@@ -44,6 +44,14 @@ def ensure_evaluated(
     run_dir: Path, spec: EvalSpec, runtime: Runtime = Runtime(), *, progress: bool = False
 ) -> dict[str, Any]:
     """Run every evaluation ``spec`` asks for that is not already stored; persist into metrics.json."""
+    return evaluate_missing(run_dir, spec, runtime, progress=progress)[0]
+
+
+def evaluate_missing(
+    run_dir: Path, spec: EvalSpec, runtime: Runtime = Runtime(), *, progress: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """:func:`ensure_evaluated`, also returning the sections this call ran (decided under the
+    run's lock, so a sweep can tell its own work from another process's)."""
     run_dir = Path(run_dir)
     todo_plan = plan(spec)
     device = resolve_device(runtime.device)
@@ -54,10 +62,10 @@ def ensure_evaluated(
         todo = [s for s, params in todo_plan.items() if done.get(s) != params]
         if not todo:
             log.info("%s: already evaluated with these settings", run_dir)
-            return evaluation
+            return evaluation, []
         test = load_dataset(train_spec.dataset, "test", runtime.data_dir).subset(spec.limit_test)
         ctx = Context(model, train_spec, spec, test, device, progress)
-        return run_sections(run_dir, ctx, todo, todo_plan, evaluation)
+        return run_sections(run_dir, ctx, todo, todo_plan, evaluation), todo
 
 
 def run_sections(run_dir: Path, ctx: Context, todo: list[str], todo_plan: dict[str, Any],

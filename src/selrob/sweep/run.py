@@ -25,8 +25,8 @@ from selrob.errors import (
     RunLocked,
     SelrobError,
 )
-from selrob.experiment import ensure_evaluated, ensure_trained, load_metrics, run_dir_for
-from selrob.experiment.evaluation import is_evaluated
+from selrob.experiment import ensure_trained, load_metrics, run_dir_for
+from selrob.experiment.evaluation import evaluate_missing, is_evaluated
 
 log = logging.getLogger(__name__)
 
@@ -89,5 +89,7 @@ def _train_and_evaluate(
         raise RunIncomplete(
             f"{res.run_dir} stopped before its last epoch; rerun the sweep to resume"
         )
-    ensure_evaluated(res.run_dir, eval_spec, runtime, progress=progress)
+    _, ran = evaluate_missing(res.run_dir, eval_spec, runtime, progress=progress)
+    if res.action == "skipped" and not ran:  # another sweep finished it after the check above
+        return RunStatus.SKIPPED
     return RunStatus.COMPLETE
