@@ -6,6 +6,7 @@ reader and the writer of a layout call the same function.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 DEFAULT_DATA_DIRS = {
@@ -31,6 +32,19 @@ def run_dir(root: Path, run_hash: str) -> Path:
     return Path(root) / run_hash
 
 
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` is named like a run (16 hex digits of its spec hash); a run moved
+    aside (``<hash>.replaced-<time>``) or one being created (``.<hash>.<random>.new``) is not."""
+    name = Path(path).name
+    return len(name) == 16 and all(c in "0123456789abcdef" for c in name)
+
+
+def new_run_dir_affixes(run: Path) -> tuple[str, str]:
+    """Prefix and suffix of the temporary directory a run is built in before it is renamed
+    into place (``.<hash>.<random>.new``, beside it)."""
+    return f".{Path(run).name}.", ".new"
+
+
 def spec_file(run: Path) -> Path:
     return Path(run) / "spec.json"
 
@@ -52,8 +66,9 @@ def lock_file(run: Path) -> Path:
 
 
 def write_probe(directory: Path) -> Path:
-    """An empty file created and removed to check that ``directory`` is writable."""
-    return Path(directory) / ".write-test"
+    """An empty file created and removed to check that ``directory`` is writable (named by
+    this process, so two processes probing one directory never remove each other's)."""
+    return Path(directory) / f".write-test-{os.getpid()}"
 
 
 def is_temp_file(path: Path) -> bool:

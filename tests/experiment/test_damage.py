@@ -165,6 +165,11 @@ def test_sweep_goes_on_lists_the_damaged_run_and_exits_nonzero(
     assert json.loads((runs[1] / "metrics.json").read_text())["status"] == "complete"
     assert (runs[0] / "metrics.json").read_text() == "{broken"  # left as it was
     assert main([*args, "--rerun"]) == 0  # moved aside and redone
+    assert list(out.glob(f"{runs[0].name}.replaced-*"))
+    from selrob.results.runs import read_runs
+
+    assert [r.run_id for r in read_runs(out)] == [r.name for r in runs]  # not the one aside
+    assert main(["check", str(out)]) == 0  # the moved-aside damage is no longer a problem
 
 
 def test_results_and_report_skip_damaged_runs_with_one_warning_each(

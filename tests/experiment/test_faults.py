@@ -125,15 +125,44 @@ def test_a_run_another_sweep_finished_after_the_first_look_counts_as_skipped(
 
     rt = Runtime(device="cpu", data_dir=str(idx_dir), quiet=True)
     spec, ev = TrainSpec(**SPEC), EvalSpec(limit_test=64, attacks=("fgsm",))
-    assert sweep_run.run_one(spec, ev, str(tmp_path), rt, 1)["status"] == RunStatus.COMPLETE
+    assert sweep_run.run_one(spec, ev, str(tmp_path), rt, None)["status"] == RunStatus.COMPLETE
     monkeypatch.setattr(sweep_run, "load_metrics", lambda run_dir: {})  # A's stale first look
-    assert sweep_run.run_one(spec, ev, str(tmp_path), rt, 1)["status"] == RunStatus.SKIPPED
+    assert sweep_run.run_one(spec, ev, str(tmp_path), rt, None)["status"] == RunStatus.SKIPPED
     run_dir = sweep_run.run_dir_for(spec, tmp_path)[1]
     evaluated = json.loads((run_dir / "metrics.json").read_text())["evaluation"]
     (run_dir / "metrics.json").write_text(json.dumps(  # an evaluation section still missing
         {**json.loads((run_dir / "metrics.json").read_text()),
          "evaluation": {**evaluated, "_done": {}}}))  # fmt: skip
-    assert sweep_run.run_one(spec, ev, str(tmp_path), rt, 1)["status"] == RunStatus.COMPLETE
+    assert sweep_run.run_one(spec, ev, str(tmp_path), rt, None)["status"] == RunStatus.COMPLETE
+
+
+def test_a_run_directory_appears_whole_and_a_lost_race_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes starting one run: the directory is renamed into place with its spec.json
+    (never seen empty), the loser uses the winner's, and no temporary directory is left."""
+    import selrob.experiment.rundir as rundir
+
+    spec, run_dir = rundir.run_dir_for(TrainSpec(**SPEC), tmp_path)
+    real_rename = os.rename
+
+    def other_process_wins(src: str, dst: str) -> None:
+        assert json.loads((Path(src) / "spec.json").read_text())["model"] == "small_cnn"
+        run_dir.mkdir()  # the other process's directory, renamed into place first
+        (run_dir / "spec.json").write_text((Path(src) / "spec.json").read_text())
+        real_rename(src, dst)
+
+    monkeypatch.setattr(rundir.os, "rename", other_process_wins)
+    assert rundir.prepare_dir(run_dir, spec) is False  # lost: not this call's directory
+    assert [p.name for p in tmp_path.iterdir()] == [run_dir.name]
+    assert [p.name for p in run_dir.iterdir()] == ["spec.json"]
+    monkeypatch.undo()
+    spec2, run2 = rundir.run_dir_for(TrainSpec(**{**SPEC, "alpha": 1.0}), tmp_path)
+    assert rundir.prepare_dir(run2, spec2) is True  # won: this call's directory
+    plain = tmp_path / "plain"
+    plain.mkdir()  # the mode a directory gets from the umask, not mkdtemp's 0700
+    assert run2.stat().st_mode == plain.stat().st_mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([run_dir.name, run2.name, "plain"])
 
 
 class _Evil:

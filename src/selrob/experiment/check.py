@@ -91,8 +91,8 @@ def check_run(run_dir: Path, eval_spec: EvalSpec | None = None) -> list[Problem]
 
 
 def check_runs(root: Path) -> tuple[int, list[Problem]]:
-    """``(runs checked, problems)`` of every run directory of ``root`` (a subdirectory with a
-    spec.json, or one named like a spec hash)."""
+    """``(runs checked, problems)`` of every run directory of ``root`` (a subdirectory named
+    like a spec hash; runs moved aside by ``--rerun`` are not checked)."""
     root = Path(root)
     if not root.is_dir():
         raise NoRuns(f"RUNS_DIR {root} does not exist; pass a directory made by selrob sweep")
@@ -101,15 +101,9 @@ def check_runs(root: Path) -> tuple[int, list[Problem]]:
     if paths.sweep_file(root).is_file() and eval_spec is None:
         problems.append(Problem("sweep.json", f"{paths.sweep_file(root)}: not a readable sweep; "
                                 "rerun the sweep to rewrite it"))  # fmt: skip
-    runs = [d for d in sorted(root.iterdir()) if d.is_dir() and _looks_like_run(d)]
+    runs = [d for d in sorted(root.iterdir()) if d.is_dir() and paths.is_run_dir(d)]
     if not runs:
         raise NoRuns(f"RUNS_DIR {root} has no runs; run selrob sweep SWEEP.toml --out {root} first")
     for d in runs:
         problems += check_run(d, eval_spec)
     return len(runs), problems
-
-
-def _looks_like_run(d: Path) -> bool:
-    name = d.name
-    is_hash = len(name) == 16 and all(c in "0123456789abcdef" for c in name)
-    return paths.spec_file(d).exists() or is_hash

@@ -9,7 +9,11 @@ write is atomic (:mod:`selrob.storage`); nothing is relative to the current dire
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +121,14 @@ def move_aside(run_dir: Path) -> Path:
 
 
 def prepare_dir(run_dir: Path, spec: TrainSpec) -> bool:
-    """Create ``run_dir`` with spec.json; return True when it was newly created."""
+    """Create ``run_dir`` with spec.json; return True when this call created it.
+
+    The directory is built beside its place and renamed into it, so no other process ever
+    sees a run directory without its spec.json (two sweeps on one RUNS_DIR start the same
+    run at once: one rename wins, the other finds the winner's directory)."""
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not run_dir.exists()
-        run_dir.mkdir(exist_ok=True)
+        fresh = not run_dir.exists() and _create(run_dir, spec)
         probe = paths.write_probe(run_dir)
         probe.write_bytes(b"")
         probe.unlink()
@@ -136,8 +143,26 @@ def prepare_dir(run_dir: Path, spec: TrainSpec) -> bool:
                 f"{spec_path} holds a different spec than its directory name says; {FIX}"
             )
         return fresh
-    write_json_atomic(spec_path, to_dict(spec))
+    write_json_atomic(spec_path, to_dict(spec))  # a directory a user (or older selrob) made
     return fresh
+
+
+def _create(run_dir: Path, spec: TrainSpec) -> bool:
+    """Build ``run_dir`` holding spec.json in a temporary directory beside it and rename it into
+    place; False when another process's directory got there first."""
+    prefix, suffix = paths.new_run_dir_affixes(run_dir)
+    tmp = run_dir.parent / f"{prefix}{uuid.uuid4().hex[:8]}{suffix}"
+    tmp.mkdir()  # not tempfile.mkdtemp: its mode 0700 would outlive the rename
+    try:
+        write_json_atomic(paths.spec_file(tmp), to_dict(spec))
+        os.rename(tmp, run_dir)  # atomic; fails when run_dir exists and is not empty
+        return True
+    except OSError as e:
+        if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already when the rename succeeded
 
 
 def load_run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,18 +72,20 @@ def check_existing(run_dir: Path, *, rerun: bool = False) -> dict[str, Any]:
 
 def ensure_trained(
     spec: TrainSpec, root: Path, runtime: Runtime = Runtime(), *, progress: bool = False,
-    rerun: bool = False,
+    rerun: bool = False, then: Callable[[Path], None] | None = None,
 ) -> RunResult:  # fmt: skip
     """Train ``spec`` under ``root`` unless already finished; resume if interrupted.
 
     Raises RunFailed (exit code 3) when the loss becomes non-finite; metrics.json then has
     ``status: failed`` and the reason. A damaged or failed directory is an error unless
     ``rerun``, which moves it aside and trains again. Training holds the run's lock
-    (RunLocked when another live process holds it).
+    (RunLocked when another live process holds it). ``then(run_dir)``, when given, runs under
+    the same lock once the run is complete (also when it was complete before), so no other
+    process can take the run between its training and what follows (a sweep's evaluation).
     """
     spec, run_dir = run_dir_for(spec, root)
     metrics = check_existing(run_dir, rerun=rerun)
-    if metrics.get("status") == RunStatus.COMPLETE:
+    if metrics.get("status") == RunStatus.COMPLETE and then is None:
         return RunResult(run_dir, RunStatus.COMPLETE, "skipped", metrics)
     device = resolve_device(runtime.device)
     fresh = prepare_dir(run_dir, spec)
@@ -99,11 +102,17 @@ def ensure_trained(
     try:
         with RunLock(run_dir):
             if load_metrics(run_dir).get("status") == RunStatus.COMPLETE:  # finished meanwhile
-                return RunResult(run_dir, RunStatus.COMPLETE, "skipped", load_metrics(run_dir))
-            action = "resumed" if paths.checkpoint_file(run_dir).exists() else "trained"
-            write_json_atomic(paths.meta_file(run_dir), provenance(device))
-            records = train(spec, run_dir, device, runtime.data_dir, progress=progress,
-                            on_epoch=persist)  # fmt: skip
+                result = RunResult(run_dir, RunStatus.COMPLETE, "skipped", load_metrics(run_dir))
+            else:
+                action = "resumed" if paths.checkpoint_file(run_dir).exists() else "trained"
+                write_json_atomic(paths.meta_file(run_dir), provenance(device))
+                records = train(spec, run_dir, device, runtime.data_dir, progress=progress,
+                                on_epoch=persist)  # fmt: skip
+                done = len(records) >= (spec.epochs or 0)
+                status = RunStatus.COMPLETE if done else RunStatus.RUNNING
+                result = RunResult(run_dir, status, action, persist(records, status))
+            if then is not None and result.status == RunStatus.COMPLETE:
+                then(run_dir)  # still under the lock
     except RunLocked:
         raise  # another process owns the directory: leave it exactly as it is
     except RunFailed as e:
@@ -113,5 +122,4 @@ def ensure_trained(
         if fresh and not paths.checkpoint_file(run_dir).exists():
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    status = RunStatus.COMPLETE if len(records) >= (spec.epochs or 0) else RunStatus.RUNNING
-    return RunResult(run_dir, status, action, persist(records, status))
+    return result

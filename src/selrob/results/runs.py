@@ -34,13 +34,14 @@ class Run:
 
 
 def read_runs(runs_dir: Path | str) -> list[Run]:
-    """Every subdirectory of ``runs_dir`` holding a spec.json, sorted by name; NoRuns if none."""
+    """Every run directory of ``runs_dir`` (named by its hash, holding a spec.json), sorted by
+    name; NoRuns if none. Runs moved aside by ``--rerun`` are not read."""
     root = Path(runs_dir)
     hint = f"run `selrob sweep SWEEP.toml --out {root}` first"
     if not root.is_dir():
         raise NoRuns(f"RUNS_DIR {root} does not exist: {hint}")
     runs = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and paths.is_run_dir(p)):
         if not paths.spec_file(d).is_file():
             continue
         spec, spec_err = read_json_object(paths.spec_file(d))

@@ -82,14 +82,18 @@ def _train_and_evaluate(
     metrics = load_metrics(run_dir) if not rerun else {}
     if metrics.get("status") == RunStatus.COMPLETE and is_evaluated(metrics, eval_spec):
         return RunStatus.SKIPPED
-    # training and evaluation each hold the run's lock and re-check under it what is left to
-    # do, so two sweeps on one RUNS_DIR never train or evaluate the same run twice
-    res = ensure_trained(spec, out, runtime, progress=progress, rerun=rerun)
+    # training and evaluation run under one hold of the run's lock, and re-check under it what
+    # is left to do, so two sweeps on one RUNS_DIR never train or evaluate the same run twice
+    ran: list[str] = []
+
+    def evaluate(run_dir: Path) -> None:
+        ran.extend(evaluate_missing(run_dir, eval_spec, runtime, progress=progress)[1])
+
+    res = ensure_trained(spec, out, runtime, progress=progress, rerun=rerun, then=evaluate)
     if res.status != RunStatus.COMPLETE:
         raise RunIncomplete(
             f"{res.run_dir} stopped before its last epoch; rerun the sweep to resume"
         )
-    _, ran = evaluate_missing(res.run_dir, eval_spec, runtime, progress=progress)
-    if res.action == "skipped" and not ran:  # another sweep finished it after the check above
+    if res.action == "skipped" and not ran:  # another sweep finished it after the look above
         return RunStatus.SKIPPED
     return RunStatus.COMPLETE
