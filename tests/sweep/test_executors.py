@@ -7,13 +7,17 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
+from helpers.sweeps import (
+    TINY,
+    assert_same_runs,
+    metrics_without_timings,
+    tiny_runtime,
+)
 
 from selrob.config import Runtime, TrainSpec
 from selrob.errors import DatasetNotFound, InvalidArgument
@@ -22,57 +26,6 @@ from selrob.sweep import (
 )
 from selrob.sweep.executors import device_slots, run_sweep
 from selrob.sweep.ray import gpu_share
-
-# A tiny sweep: small_cnn on the 512-image synthetic Fashion-MNIST, clean evaluation only.
-TINY = dict(
-    dataset="fashion-mnist",
-    model="small_cnn",
-    epochs=2,
-    batch_size=64,
-    lr=0.05,
-    limit_test=64,
-    alphas=[-1.0, 1.0],
-    seeds=1,
-)
-
-
-def _rt(idx_dir: Path) -> Runtime:
-    return Runtime(device="cpu", data_dir=str(idx_dir), quiet=True, threads=1)
-
-
-def _write(tmp_path: Path, body: str) -> Path:
-    p = tmp_path / "grid.toml"
-    p.write_text(textwrap.dedent(body).lstrip("\n"))
-    return p
-
-
-def _metrics(run_dir: Path) -> dict[str, Any]:
-    """metrics.json without its wall-clock timings."""
-    m = json.loads((run_dir / "metrics.json").read_text())
-    m["epochs"] = [{k: v for k, v in e.items() if k != "seconds"} for e in m["epochs"]]
-    return m
-
-
-def _assert_same_runs(a: Path, b: Path, weights: bool = True) -> None:
-    names = sorted(p.name for p in a.glob("*/"))
-    assert names and names == sorted(p.name for p in b.glob("*/"))
-    for name in names:
-        assert _metrics(a / name) == _metrics(b / name), name
-        if weights:
-            wa = torch.load(a / name / "checkpoint.pt", weights_only=True)["model"]
-            wb = torch.load(b / name / "checkpoint.pt", weights_only=True)["model"]
-            for k in wa:
-                assert torch.equal(wa[k], wb[k]), (name, k)
-
-
-@pytest.fixture(scope="module")
-def reference(idx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The TINY sweep run uninterrupted by the local executor, one run after another."""
-    root = tmp_path_factory.mktemp("reference")
-    report = run_sweep(sweep_from_dict(TINY), root, _rt(idx_dir))
-    assert [r.status for r in report.runs] == ["complete", "complete"]
-    return root
-
 
 KILLED_SWEEP = """
 import sys
@@ -125,20 +78,20 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(
         assert not any(_exists(pid) for pid in locks), "orphaned workers outlived the sweep"
 
     events: list[Any] = []
-    report = run_sweep(sweep_from_dict(TINY), out, _rt(idx_dir), on_event=events.append)
+    report = run_sweep(sweep_from_dict(TINY), out, tiny_runtime(idx_dir), on_event=events.append)
     assert [r.status for r in report.runs] == ["complete", "complete"], report
     assert sorted(e.alpha for e in events) == [-1.0, 1.0]
-    _assert_same_runs(reference, out)
-    again = run_sweep(sweep_from_dict(TINY), out, _rt(idx_dir))
+    assert_same_runs(reference, out)
+    again = run_sweep(sweep_from_dict(TINY), out, tiny_runtime(idx_dir))
     assert [r.status for r in again.runs] == ["skipped", "skipped"]
 
 
 def test_packed_runs_equal_separate_runs(idx_dir: Path, tmp_path: Path, reference: Path) -> None:
     """Two runs at a time in two worker processes (two slots of one device) give the same
     weights and metrics as the same runs one after another."""
-    report = run_sweep(sweep_from_dict(TINY), tmp_path, _rt(idx_dir), jobs=2)
+    report = run_sweep(sweep_from_dict(TINY), tmp_path, tiny_runtime(idx_dir), jobs=2)
     assert [r.status for r in report.runs] == ["complete", "complete"]
-    _assert_same_runs(reference, tmp_path)
+    assert_same_runs(reference, tmp_path)
 
 
 def test_device_slots_put_jobs_on_every_device() -> None:
@@ -174,7 +127,7 @@ def test_failed_run_does_not_stop_the_others(
     sweep = sweep_from_dict(
         {**TINY, "epochs": 1, "alphas": [1e39, 3.0, 0.0]}
     )  # 1e39: a non-finite loss
-    report = run_sweep(sweep, tmp_path, _rt(idx_dir))
+    report = run_sweep(sweep, tmp_path, tiny_runtime(idx_dir))
     assert [(r.alpha, r.status) for r in report.runs] == [
         (1e39, "failed"),
         (3.0, "failed"),
@@ -185,21 +138,25 @@ def test_failed_run_does_not_stop_the_others(
         and report.runs[1].error == "RuntimeError: boom"
     )
     assert not report.ok and len(report.failed) == 2 and report.count("complete") == 1
-    good = _metrics(report.runs[2].run_dir)
+    good = metrics_without_timings(report.runs[2].run_dir)
     assert good["status"] == "complete" and good["evaluation"]["n_test"] == 64
-    assert _metrics(report.runs[0].run_dir)["status"] == "failed"
+    assert metrics_without_timings(report.runs[0].run_dir)["status"] == "failed"
 
 
 def test_sweep_wide_errors_stop_before_running(idx_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="sweep 'sweep': epochs must be >= 1"):
-        run_sweep(sweep_from_dict({**TINY, "epochs": 0}), tmp_path / "a", _rt(idx_dir))
+        run_sweep(sweep_from_dict({**TINY, "epochs": 0}), tmp_path / "a", tiny_runtime(idx_dir))
     with pytest.raises(InvalidArgument, match="unknown corruption"):
-        run_sweep(sweep_from_dict({**TINY, "corruptions": ["smog"]}), tmp_path / "a", _rt(idx_dir))
+        run_sweep(
+            sweep_from_dict({**TINY, "corruptions": ["smog"]}),
+            tmp_path / "a",
+            tiny_runtime(idx_dir),
+        )
     assert not (tmp_path / "a").exists()  # nothing written
     with pytest.raises(InvalidArgument, match="unknown executor 'slurm'"):
-        run_sweep(sweep_from_dict(TINY), tmp_path / "a", _rt(idx_dir), executor="slurm")
+        run_sweep(sweep_from_dict(TINY), tmp_path / "a", tiny_runtime(idx_dir), executor="slurm")
     with pytest.raises(InvalidArgument, match="jobs must be"):
-        run_sweep(sweep_from_dict(TINY), tmp_path / "a", _rt(idx_dir), jobs=0)
+        run_sweep(sweep_from_dict(TINY), tmp_path / "a", tiny_runtime(idx_dir), jobs=0)
     with pytest.raises(
         DatasetNotFound
     ):  # the same for every run: raised once, not recorded per run

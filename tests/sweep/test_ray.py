@@ -9,77 +9,32 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
+from helpers.sweeps import (
+    TINY,
+    assert_same_runs,
+    tiny_runtime,
+    write_sweep,
+)
 
-from selrob.config import Runtime
 from selrob.errors import InvalidArgument, SelrobError
 from selrob.sweep import (
     sweep_from_dict,
 )
 from selrob.sweep.executors import run_sweep
 
-# A tiny sweep: small_cnn on the 512-image synthetic Fashion-MNIST, clean evaluation only.
-TINY = dict(
-    dataset="fashion-mnist",
-    model="small_cnn",
-    epochs=2,
-    batch_size=64,
-    lr=0.05,
-    limit_test=64,
-    alphas=[-1.0, 1.0],
-    seeds=1,
-)
-
-
-def _rt(idx_dir: Path) -> Runtime:
-    return Runtime(device="cpu", data_dir=str(idx_dir), quiet=True, threads=1)
-
-
-def _write(tmp_path: Path, body: str) -> Path:
-    p = tmp_path / "grid.toml"
-    p.write_text(textwrap.dedent(body).lstrip("\n"))
-    return p
-
-
-def _metrics(run_dir: Path) -> dict[str, Any]:
-    """metrics.json without its wall-clock timings."""
-    m = json.loads((run_dir / "metrics.json").read_text())
-    m["epochs"] = [{k: v for k, v in e.items() if k != "seconds"} for e in m["epochs"]]
-    return m
-
-
-def _assert_same_runs(a: Path, b: Path, weights: bool = True) -> None:
-    names = sorted(p.name for p in a.glob("*/"))
-    assert names and names == sorted(p.name for p in b.glob("*/"))
-    for name in names:
-        assert _metrics(a / name) == _metrics(b / name), name
-        if weights:
-            wa = torch.load(a / name / "checkpoint.pt", weights_only=True)["model"]
-            wb = torch.load(b / name / "checkpoint.pt", weights_only=True)["model"]
-            for k in wa:
-                assert torch.equal(wa[k], wb[k]), (name, k)
-
-
-@pytest.fixture(scope="module")
-def reference(idx_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The TINY sweep run uninterrupted by the local executor, one run after another."""
-    root = tmp_path_factory.mktemp("reference")
-    report = run_sweep(sweep_from_dict(TINY), root, _rt(idx_dir))
-    assert [r.status for r in report.runs] == ["complete", "complete"]
-    return root
-
 
 def test_ray_executor_equals_local(idx_dir: Path, tmp_path: Path, reference: Path) -> None:
     pytest.importorskip("ray")
-    report = run_sweep(sweep_from_dict(TINY), tmp_path, _rt(idx_dir), executor="ray", jobs=2)
+    report = run_sweep(
+        sweep_from_dict(TINY), tmp_path, tiny_runtime(idx_dir), executor="ray", jobs=2
+    )
     assert [r.status for r in report.runs] == ["complete", "complete"], report
-    _assert_same_runs(reference, tmp_path)
+    assert_same_runs(reference, tmp_path)
     import ray
 
     assert not ray.is_initialized()  # the local Ray we started is shut down
@@ -90,7 +45,11 @@ def test_ray_address_that_does_not_answer_fails_fast(idx_dir: Path, tmp_path: Pa
     t0 = time.monotonic()
     with pytest.raises(SelrobError, match="no Ray cluster answers at 127.0.0.1:1"):
         run_sweep(
-            sweep_from_dict(TINY), tmp_path, _rt(idx_dir), executor="ray", ray_address="127.0.0.1:1"
+            sweep_from_dict(TINY),
+            tmp_path,
+            tiny_runtime(idx_dir),
+            executor="ray",
+            ray_address="127.0.0.1:1",
         )
     assert time.monotonic() - t0 < 30
 
@@ -100,11 +59,14 @@ def test_missing_ray_is_a_clear_error(
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(SelrobError, match=r"^Ray is not installed; pip install selrob\[ray\]$"):
-        run_sweep(sweep_from_dict(TINY), tmp_path / "runs", _rt(idx_dir), executor="ray")
+        run_sweep(sweep_from_dict(TINY), tmp_path / "runs", tiny_runtime(idx_dir), executor="ray")
     assert not (tmp_path / "runs").exists()
     with pytest.raises(InvalidArgument, match="needs the ray executor"):
         run_sweep(
-            sweep_from_dict(TINY), tmp_path / "runs", _rt(idx_dir), ray_address="127.0.0.1:6379"
+            sweep_from_dict(TINY),
+            tmp_path / "runs",
+            tiny_runtime(idx_dir),
+            ray_address="127.0.0.1:6379",
         )
 
 
@@ -128,12 +90,14 @@ def test_a_killed_worker_is_retried_and_resumes(
     ray = _ray_with_kills(tmp_path, f"once:{marker}")
     try:
         runs = tmp_path / "runs"
-        report = run_sweep(sweep_from_dict(TINY), runs, _rt(idx_dir), executor="ray", jobs=2)
+        report = run_sweep(
+            sweep_from_dict(TINY), runs, tiny_runtime(idx_dir), executor="ray", jobs=2
+        )
     finally:
         ray.shutdown()
     assert marker.exists()  # one worker was killed after its first epoch
     assert [r.status for r in report.runs] == ["complete", "complete"], report
-    _assert_same_runs(reference, runs)  # the retry resumed to the same weights and numbers
+    assert_same_runs(reference, runs)  # the retry resumed to the same weights and numbers
 
 
 def test_a_run_that_keeps_dying_fails_with_its_reason(
@@ -143,7 +107,7 @@ def test_a_run_that_keeps_dying_fails_with_its_reason(
     victim = sorted(p.name for p in reference.glob("*/"))[0]
     ray = _ray_with_kills(tmp_path, f"always:{victim}")
     try:
-        report = run_sweep(sweep_from_dict(TINY), runs, _rt(idx_dir), executor="ray", jobs=2,
+        report = run_sweep(sweep_from_dict(TINY), runs, tiny_runtime(idx_dir), executor="ray", jobs=2,
                            retries=1)  # fmt: skip
     finally:
         ray.shutdown()
@@ -153,10 +117,10 @@ def test_a_run_that_keeps_dying_fails_with_its_reason(
     assert [r.status for n, r in by_name.items() if n != victim] == ["complete"]
     # once the fault is gone, the same sweep resumes the victim from its last checkpoint and
     # leaves the finished run alone
-    report = run_sweep(sweep_from_dict(TINY), runs, _rt(idx_dir))
+    report = run_sweep(sweep_from_dict(TINY), runs, tiny_runtime(idx_dir))
     by_name = {Path(r.run_dir).name: r.status for r in report.runs}
     assert by_name == {n: "complete" if n == victim else "skipped" for n in by_name}, report
-    _assert_same_runs(reference, runs)
+    assert_same_runs(reference, runs)
 
 
 # --- an existing cluster, started as users start one, with token authentication
@@ -214,7 +178,7 @@ def _sweep_cli(grid: Path, out: Path, idx_dir: Path, port: int, env: dict[str, s
 
 def _tiny_toml(tmp_path: Path) -> Path:
     lines = [f"{k} = {json.dumps(v)}" for k, v in TINY.items()]
-    return _write(tmp_path, "\n".join(lines) + "\n")
+    return write_sweep(tmp_path, "\n".join(lines) + "\n")
 
 
 def test_documented_ray_address_reaches_a_token_cluster(
@@ -227,13 +191,13 @@ def test_documented_ray_address_reaches_a_token_cluster(
     out = tmp_path / "runs"
     proc = _sweep_cli(_tiny_toml(tmp_path), out, idx_dir, port, _driver_env(home))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    _assert_same_runs(reference, out)
+    assert_same_runs(reference, out)
     # the same through Ray's environment variable, with no token file
     out2 = tmp_path / "runs-env"
     env = _driver_env(tmp_path / "empty-home", RAY_AUTH_TOKEN=token.read_text())
     proc = _sweep_cli(_tiny_toml(tmp_path), out2, idx_dir, port, env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    _assert_same_runs(reference, out2)
+    assert_same_runs(reference, out2)
 
 
 def test_a_missing_token_is_one_line_saying_where_to_put_it(
