@@ -19,6 +19,7 @@ convolution forward 22%, batch-norm forward 9%, batch-norm backward 6-7%.
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from collections.abc import Callable
 
@@ -97,6 +98,46 @@ def step_flops(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
+def conv_shape_ceiling(model: torch.nn.Module, x: torch.Tensor, reps: int = 3) -> float:
+    """GFLOP/s of the step's convolutions alone: each Conv2d run forward and backward (input
+    and weight gradients, as in training) on a copy of the input it sees in the step, with
+    nothing between them. The ceiling of these layer shapes, which batch norm, ReLU, the
+    residual sums and the regulariser can only lower."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    seen: list[tuple[torch.nn.Module, torch.Tensor]] = []
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((m, i[0].detach().clone())))
+             for m in convs]  # fmt: skip
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    cases = []
+    for k, (m, inp) in enumerate(seen):
+        conv = copy.deepcopy(m)
+        inp.requires_grad_(k > 0)  # the first convolution's input is the image: no gradient
+        with torch.no_grad():
+            grad = torch.randn_like(conv(inp))  # the layout of the step's own output
+        cases.append((conv, inp, grad))
+
+    def run() -> None:
+        for conv, inp, grad in cases:
+            conv.weight.grad = inp.grad = None  # as zero_grad(set_to_none=True): no accumulation
+            conv(inp).backward(grad)
+
+    with FlopCounterMode(display=False) as counter:
+        run()
+    flops = counter.get_total_flops()
+    best = 0.0
+    for _ in range(reps + 1):  # the first is a warm-up
+        t0 = time.perf_counter()
+        for _ in range(5):
+            run()
+        best = max(best, 5 * flops / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
 def profile(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> None:
     """Print the ten ops that take most of a regularised step."""
     from torch.profiler import ProfilerActivity
@@ -155,6 +196,13 @@ def main() -> None:
         f"{r * flops / 1e9:.1f} GFLOP/s = {100 * r * flops / 1e9 / ceiling:.0f}% of the "
         f"{ceiling:.0f} GFLOP/s fp32 matmul ceiling"
     )
+    if device.type == "cpu" and not a.bf16:
+        shapes = conv_shape_ceiling(model, x)
+        print(
+            f"  its convolutions alone (forward + backward at the step's shapes): {shapes:.1f} "
+            f"GFLOP/s = {100 * shapes / ceiling:.0f}% of matmul; the step reaches "
+            f"{100 * r * flops / 1e9 / shapes:.0f}% of this ceiling of its layer shapes"
+        )
     if a.profile:
         profile(model, x, y, a.bf16)
 
