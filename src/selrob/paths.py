@@ -39,10 +39,10 @@ def is_run_dir(path: Path) -> bool:
     return len(name) == 16 and all(c in "0123456789abcdef" for c in name)
 
 
-def new_run_dir_affixes(run: Path) -> tuple[str, str]:
-    """Prefix and suffix of the temporary directory a run is built in before it is renamed
-    into place (``.<hash>.<random>.new``, beside it)."""
-    return f".{Path(run).name}.", ".new"
+def building_run_dir(run: Path, token: str) -> Path:
+    """The temporary directory ``run`` is built in before it is renamed into place
+    (``.<hash>.<token>.new``, beside it)."""
+    return Path(run).with_name(f".{Path(run).name}.{token}.new")
 
 
 def spec_file(run: Path) -> Path:

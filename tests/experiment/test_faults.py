@@ -129,10 +129,9 @@ def test_a_run_another_sweep_finished_after_the_first_look_counts_as_skipped(
     monkeypatch.setattr(sweep_run, "load_metrics", lambda run_dir: {})  # A's stale first look
     assert sweep_run.run_one(spec, ev, str(tmp_path), rt, None)["status"] == RunStatus.SKIPPED
     run_dir = sweep_run.run_dir_for(spec, tmp_path)[1]
-    evaluated = json.loads((run_dir / "metrics.json").read_text())["evaluation"]
-    (run_dir / "metrics.json").write_text(json.dumps(  # an evaluation section still missing
-        {**json.loads((run_dir / "metrics.json").read_text()),
-         "evaluation": {**evaluated, "_done": {}}}))  # fmt: skip
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["evaluation"]["_done"] = {}  # every evaluation section missing again
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
     assert sweep_run.run_one(spec, ev, str(tmp_path), rt, None)["status"] == RunStatus.COMPLETE
 
 

@@ -128,7 +128,8 @@ def prepare_dir(run_dir: Path, spec: TrainSpec) -> bool:
     run at once: one rename wins, the other finds the winner's directory)."""
     try:
         run_dir.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not run_dir.exists() and _create(run_dir, spec)
+        if not run_dir.exists() and _create(run_dir, spec):
+            return True  # built here with its spec.json: writable, and the spec is ours
         probe = paths.write_probe(run_dir)
         probe.write_bytes(b"")
         probe.unlink()
@@ -142,16 +143,15 @@ def prepare_dir(run_dir: Path, spec: TrainSpec) -> bool:
             raise DamagedRun(
                 f"{spec_path} holds a different spec than its directory name says; {FIX}"
             )
-        return fresh
+        return False
     write_json_atomic(spec_path, to_dict(spec))  # a directory a user (or older selrob) made
-    return fresh
+    return False
 
 
 def _create(run_dir: Path, spec: TrainSpec) -> bool:
     """Build ``run_dir`` holding spec.json in a temporary directory beside it and rename it into
     place; False when another process's directory got there first."""
-    prefix, suffix = paths.new_run_dir_affixes(run_dir)
-    tmp = run_dir.parent / f"{prefix}{uuid.uuid4().hex[:8]}{suffix}"
+    tmp = paths.building_run_dir(run_dir, uuid.uuid4().hex[:8])
     tmp.mkdir()  # not tempfile.mkdtemp: its mode 0700 would outlive the rename
     try:
         write_json_atomic(paths.spec_file(tmp), to_dict(spec))

@@ -101,8 +101,10 @@ def ensure_trained(
 
     try:
         with RunLock(run_dir):
-            if load_metrics(run_dir).get("status") == RunStatus.COMPLETE:  # finished meanwhile
-                result = RunResult(run_dir, RunStatus.COMPLETE, "skipped", load_metrics(run_dir))
+            if (m := load_metrics(run_dir)).get(
+                "status"
+            ) == RunStatus.COMPLETE:  # finished meanwhile
+                result = RunResult(run_dir, RunStatus.COMPLETE, "skipped", m)
             else:
                 action = "resumed" if paths.checkpoint_file(run_dir).exists() else "trained"
                 write_json_atomic(paths.meta_file(run_dir), provenance(device))
